@@ -1,0 +1,108 @@
+//! Banter's shared crate: everything that both the server and the browser compile.
+//!
+//! The server depends on it with the `ssr` feature (rendering, server functions), the
+//! wasm entry in `frontend/` with `hydrate`.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+/// Accounts: shared types, rules, and the `register`/`login`/`logout`/`me` server functions.
+pub mod accounts;
+/// The log-in and registration pages.
+pub mod auth_pages;
+/// The chrome around every page: header, who is logged in, theme switch.
+pub mod chrome;
+/// The error type of every server function.
+pub mod error;
+/// The landing page.
+pub mod home;
+/// Who is logged in, and the account actions, as context for every page.
+pub mod session;
+/// Light/dark/system colour scheme, remembered per browser.
+pub mod theme;
+
+/// The name cargo-leptos gives the wasm, JS and CSS bundles (`[workspace.metadata.leptos] name`).
+pub const OUTPUT_NAME: &str = "banter";
+
+/// The HTML document the server renders around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Tests and scripts wait for this attribute: it only appears once the wasm runs.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css") />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Banter".to_string() } else { format!("{page} · Banter") }
+        } />
+        <Router>
+            <Layout />
+        </Router>
+    }
+}
+
+/// Everything inside the router. Pages render in `Async` mode: the server waits for
+/// their data, so a browser without JavaScript gets complete pages.
+#[component]
+fn Layout() -> impl IntoView {
+    session::Session::provide();
+    view! {
+        <chrome::Header />
+        <main id="main">
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async />
+                <Route path=StaticSegment("login") view=auth_pages::LoginPage ssr=SsrMode::Async />
+                <Route
+                    path=StaticSegment("register")
+                    view=auth_pages::RegisterPage
+                    ssr=SsrMode::Async
+                />
+            </Routes>
+        </main>
+    }
+}
+
+/// Shown for any path no route claims; the server also answers it with 404.
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <section class="page-message">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/">"Back to Banter"</a></p>
+        </section>
+    }
+}

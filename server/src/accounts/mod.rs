@@ -1,0 +1,199 @@
+//! Accounts and sessions: the server's implementation of [`app::accounts::ssr::AccountService`].
+
+use std::{
+    fmt::Display,
+    net::IpAddr,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use app::{
+    accounts::{
+        ssr::{AccountService, NewSession},
+        User,
+    },
+    error::ApiError,
+};
+use async_trait::async_trait;
+
+use crate::db::Db;
+
+/// Argon2id hashing and verification off the async threads.
+pub mod password;
+/// The SQL for users and sessions.
+pub mod store;
+/// Failed-login counting.
+pub mod throttle;
+/// Session token generation and digests.
+pub mod token;
+
+use throttle::Throttle;
+
+/// Failed log-ins allowed per username, and per client address, in [`FAILURE_WINDOW`].
+/// An address gets more: several people may share one behind a NAT.
+const FAILURES_PER_USERNAME: usize = 5;
+const FAILURES_PER_ADDRESS: usize = 20;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Sessions record their use at most this often, so that reads do not all turn into writes.
+const TOUCH_INTERVAL_MS: i64 = 60_000;
+
+/// Milliseconds since the Unix epoch, the time representation of the schema.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Logs the detail of a server-side failure and gives the caller only a generic error.
+fn internal(context: &str, error: impl Display) -> ApiError {
+    tracing::error!(%error, "{context}");
+    ApiError::Internal
+}
+
+fn wrong_credentials() -> ApiError {
+    ApiError::Unauthorized("Wrong username or password.".into())
+}
+
+pub struct Accounts {
+    db: Db,
+    session_lifetime: Duration,
+    by_username: Throttle,
+    by_address: Throttle,
+}
+
+impl Accounts {
+    pub fn new(db: Db, session_lifetime: Duration) -> Self {
+        Accounts {
+            db,
+            session_lifetime,
+            by_username: Throttle::new(FAILURES_PER_USERNAME, FAILURE_WINDOW),
+            by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
+        }
+    }
+
+    async fn start_session(&self, user: User) -> Result<NewSession, ApiError> {
+        let token =
+            token::generate().map_err(|e| internal("no randomness for a session token", e))?;
+        let now = now_ms();
+        let expires_at = now + self.session_lifetime.as_millis() as i64;
+        store::insert_session(&self.db, &token::digest(&token), user.id, now, expires_at)
+            .await
+            .map_err(|e| internal("storing a session failed", e))?;
+        Ok(NewSession {
+            user,
+            token,
+            lifetime: self.session_lifetime,
+        })
+    }
+
+    fn check_throttles(&self, keys: &[String], now: Instant) -> Result<(), ApiError> {
+        let (by_username, by_address) = (&self.by_username, &self.by_address);
+        let wait = keys
+            .iter()
+            .zip([by_username, by_address])
+            .filter_map(|(key, throttle)| throttle.check(key, now).err())
+            .max();
+        match wait {
+            Some(wait) => Err(ApiError::RateLimited(format!(
+                "Too many failed log-in attempts. Try again in {} s.",
+                wait.as_secs().max(1)
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountService for Accounts {
+    async fn register(&self, username: &str, password: &str) -> Result<NewSession, ApiError> {
+        let hash = password::hash(password.to_string())
+            .await
+            .map_err(|e| internal("hashing a password failed", e))?;
+        let id = match store::insert_user(&self.db, username, &hash, now_ms()).await {
+            Ok(id) => id,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(ApiError::Conflict(format!(
+                    "The username {username} is taken. Please choose another."
+                )))
+            }
+            Err(e) => return Err(internal("creating a user failed", e)),
+        };
+        tracing::info!(user_id = id, "account created");
+        self.start_session(User {
+            id,
+            username: username.to_string(),
+        })
+        .await
+    }
+
+    async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<NewSession, ApiError> {
+        let mut keys = vec![username.to_string()];
+        keys.extend(client.map(|ip| ip.to_string()));
+        self.check_throttles(&keys, Instant::now())?;
+
+        let found = store::credentials(&self.db, username)
+            .await
+            .map_err(|e| internal("looking up a user failed", e))?;
+        let stored_hash = found.as_ref().map(|c| c.password_hash.clone());
+        let matches = password::verify(password.to_string(), stored_hash)
+            .await
+            .map_err(|e| internal("verifying a password failed", e))?;
+
+        match found {
+            Some(credentials) if matches => {
+                self.by_username.clear(username);
+                self.start_session(User {
+                    id: credentials.id,
+                    username: credentials.username,
+                })
+                .await
+            }
+            _ => {
+                let now = Instant::now();
+                self.by_username.record_failure(username, now);
+                if let Some(ip) = client {
+                    self.by_address.record_failure(&ip.to_string(), now);
+                }
+                Err(wrong_credentials())
+            }
+        }
+    }
+
+    async fn revoke(&self, token: &str) -> Result<(), ApiError> {
+        store::delete_session(&self.db, &token::digest(token))
+            .await
+            .map_err(|e| internal("revoking a session failed", e))
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
+        let digest = token::digest(token);
+        let Some(session) = store::session(&self.db, &digest)
+            .await
+            .map_err(|e| internal("looking up a session failed", e))?
+        else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if session.expires_at <= now {
+            store::delete_session(&self.db, &digest)
+                .await
+                .map_err(|e| internal("removing an expired session failed", e))?;
+            return Ok(None);
+        }
+        if now - session.last_seen_at >= TOUCH_INTERVAL_MS {
+            let expires_at = now + self.session_lifetime.as_millis() as i64;
+            store::touch_session(&self.db, session.id, now, expires_at)
+                .await
+                .map_err(|e| internal("refreshing a session failed", e))?;
+        }
+        Ok(Some(User {
+            id: session.user_id,
+            username: session.username,
+        }))
+    }
+}

@@ -1,0 +1,128 @@
+//! The SQL behind accounts and sessions. Both dialects share every statement except
+//! reading back an inserted id.
+
+use crate::{db::Db, with_pool};
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// Inserts a user and returns its id. A taken username fails with a unique violation.
+pub async fn insert_user(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)";
+    Ok(match db {
+        Db::MySql(pool) => {
+            let done = sqlx::query(SQL)
+                .bind(username)
+                .bind(password_hash)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            i64::try_from(done.last_insert_id()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+        }
+        Db::Sqlite(pool) => {
+            let done = sqlx::query(SQL)
+                .bind(username)
+                .bind(password_hash)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            done.last_insert_rowid()
+        }
+    })
+}
+
+pub async fn credentials(db: &Db, username: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+pub async fn insert_session(
+    db: &Db,
+    token_hash: &[u8],
+    user_id: i64,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(drop)
+    })
+}
+
+pub async fn session(db: &Db, token_hash: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT s.id, s.user_id, u.username, s.last_seen_at, s.expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Records use of a session and slides its expiry forward.
+pub async fn touch_session(db: &Db, id: i64, now: i64, expires_at: i64) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(expires_at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })
+}
+
+pub async fn delete_session(db: &Db, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(pool)
+            .await
+            .map(drop)
+    })
+}
+
+/// Removes every expired session; run now and then so the table does not only grow.
+pub async fn delete_expired_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })
+}

@@ -1,0 +1,123 @@
+//! Counting failed log-ins per key (a username, a client address) in a sliding window.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// Past this many tracked keys, stale ones are swept on the next failure, so an
+/// attacker spraying usernames cannot grow the map without bound.
+const SWEEP_ABOVE: usize = 10_000;
+
+pub struct Throttle {
+    limit: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    /// Allows `limit` failures per `window`; the next attempt is refused until the
+    /// oldest of them leaves the window.
+    pub fn new(limit: usize, window: Duration) -> Self {
+        Throttle {
+            limit,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        // The map holds counters only; one from a panicked thread is still usable.
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Err(wait)` when `key` has used up its failures.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut failures = self.lock();
+        let Some(times) = failures.get_mut(key) else {
+            return Ok(());
+        };
+        while times
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.window)
+        {
+            times.pop_front();
+        }
+        if times.len() < self.limit {
+            return Ok(());
+        }
+        let oldest = *times.front().expect("limit is at least one");
+        Err(self.window.saturating_sub(now.duration_since(oldest)))
+    }
+
+    pub fn record_failure(&self, key: &str, now: Instant) {
+        let mut failures = self.lock();
+        if failures.len() > SWEEP_ABOVE {
+            let window = self.window;
+            failures.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|&t| now.duration_since(t) < window)
+            });
+        }
+        let times = failures.entry(key.to_string()).or_default();
+        times.push_back(now);
+        if times.len() > self.limit {
+            times.pop_front();
+        }
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn refuses_after_the_limit_until_the_window_passes() {
+        let throttle = Throttle::new(5, MINUTE);
+        let start = Instant::now();
+        for i in 0..5 {
+            assert!(throttle.check("alice", start).is_ok(), "attempt {i}");
+            throttle.record_failure("alice", start + Duration::from_secs(i));
+        }
+        let wait = throttle
+            .check("alice", start + Duration::from_secs(10))
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_secs(50));
+        // Other keys are unaffected.
+        assert!(throttle.check("bob", start).is_ok());
+        // The oldest failure leaves the window after 60 s: one more try is allowed.
+        assert!(throttle.check("alice", start + MINUTE).is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_count() {
+        let throttle = Throttle::new(2, MINUTE);
+        let now = Instant::now();
+        throttle.record_failure("k", now);
+        throttle.record_failure("k", now);
+        assert!(throttle.check("k", now).is_err());
+        throttle.clear("k");
+        assert!(throttle.check("k", now).is_ok());
+    }
+
+    #[test]
+    fn stale_keys_are_swept_when_many() {
+        let throttle = Throttle::new(1, MINUTE);
+        let then = Instant::now();
+        for i in 0..=SWEEP_ABOVE {
+            throttle.record_failure(&format!("user{i}"), then);
+        }
+        throttle.record_failure("fresh", then + 2 * MINUTE);
+        assert_eq!(throttle.lock().len(), 1);
+    }
+}

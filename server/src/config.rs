@@ -1,0 +1,89 @@
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+
+/// Everything the server can be told at start-up, by flag or by environment variable.
+///
+/// The site address and root use cargo-leptos's variable names so that
+/// `cargo leptos watch` and `cargo leptos serve` configure the server without flags.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "banter", version, about = "Banter: self-hosted team chat")]
+pub struct Config {
+    /// Where the data lives: `sqlite://path/to/file.db` (created if missing) or
+    /// `mysql://user:password@host/database`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/banter.db")]
+    pub database_url: String,
+
+    /// Address and port to listen on. Port 0 picks a free port and prints it.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory holding the built site (the wasm bundle, CSS and public assets).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Log filter in tracing's `EnvFilter` syntax, e.g. `info` or `info,server=debug`.
+    #[arg(
+        long,
+        env = "BANTER_LOG",
+        default_value = "info,sqlx=warn,tower_http=info"
+    )]
+    pub log: String,
+
+    /// How long a session lasts without being used; each use extends it again.
+    #[arg(long, env = "BANTER_SESSION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub session_days: u32,
+
+    /// Mark the session cookie `Secure`. Set it when users reach Banter over HTTPS
+    /// (a proxy sending `X-Forwarded-Proto: https` turns it on per request as well).
+    #[arg(long, env = "BANTER_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Redis for fan-out across several server processes. Reserved: fan-out is in
+    /// process until the Redis bus lands, so a value here is only acknowledged.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::CommandFactory;
+
+    // Read from the declaration rather than parsing, so that a DATABASE_URL in the
+    // test's own environment cannot change the answer.
+    fn default_of(id: &str) -> String {
+        let command = Config::command();
+        let arg = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == id)
+            .unwrap();
+        arg.get_default_values()[0].to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_on_loopback() {
+        assert_eq!(default_of("database_url"), "sqlite://data/banter.db");
+        assert_eq!(default_of("addr"), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::try_parse_from([
+            "banter",
+            "--database-url",
+            "mysql://root@127.0.0.1/test",
+            "--addr",
+            "0.0.0.0:8080",
+        ])
+        .unwrap();
+        assert_eq!(config.database_url, "mysql://root@127.0.0.1/test");
+        assert_eq!(config.addr.port(), 8080);
+    }
+
+    #[test]
+    fn a_bad_address_is_refused() {
+        assert!(Config::try_parse_from(["banter", "--addr", "nowhere"]).is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! Banter's server as a library, so that tests can start the real thing in process and
+//! the binary in `main.rs` stays a thin shell around [`run`].
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use leptos::prelude::LeptosOptions;
+use tokio::net::TcpListener;
+
+/// Accounts and sessions: hashing, tokens, throttling, their SQL.
+pub mod accounts;
+/// Command-line flags and environment variables.
+pub mod config;
+/// Connection pools for MySQL/MariaDB and SQLite, and their migrations.
+pub mod db;
+/// The error type of the plain HTTP routes.
+pub mod error;
+/// The router: health check, server functions, pages, static files.
+pub mod routes;
+/// Waiting for SIGINT/SIGTERM.
+pub mod shutdown;
+/// The state shared by handlers and server functions.
+pub mod state;
+
+pub use config::Config;
+use db::{Db, DbError};
+use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Builds the Leptos options from our own configuration, taking cargo-leptos's
+/// development settings (auto-reload) from its environment when it runs us.
+fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    let env = match std::env::var("LEPTOS_ENV").as_deref() {
+        Ok("DEV") | Ok("dev") | Ok("development") => leptos::config::Env::DEV,
+        _ => leptos::config::Env::PROD,
+    };
+    let reload_port = std::env::var("LEPTOS_RELOAD_PORT")
+        .ok()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or(3001);
+    LeptosOptions::builder()
+        .output_name(Arc::<str>::from(app::OUTPUT_NAME))
+        .site_root(Arc::<str>::from(
+            config.site_root.to_string_lossy().as_ref(),
+        ))
+        .site_pkg_dir(Arc::<str>::from("pkg"))
+        .site_addr(addr)
+        .env(env)
+        .reload_port(reload_port)
+        .build()
+}
+
+/// Connects and migrates the database, then serves until SIGINT or SIGTERM, finishing
+/// the requests in flight before returning.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    if config.redis_url.is_some() {
+        tracing::warn!(
+            "REDIS_URL is set, but the Redis bus is not built yet: fan-out stays in this process"
+        );
+    }
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    tracing::info!(database = db.dialect().name(), "database ready");
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
+    let state = AppState {
+        leptos_options: leptos_options(&config, addr),
+        db: db.clone(),
+        accounts: Arc::new(accounts::Accounts::new(db.clone(), session_lifetime)),
+        secure_cookies: config.secure_cookies,
+    };
+    let sweeper = tokio::spawn(sweep_expired_sessions(db.clone()));
+
+    // Tests and scripts read this line to learn the port when started with port 0.
+    tracing::info!("listening on http://{addr}");
+    let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown::signal())
+        .await
+        .map_err(StartupError::Serve)?;
+    sweeper.abort();
+
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes expired sessions once an hour (they are refused on sight anyway; this only
+/// keeps the table small).
+async fn sweep_expired_sessions(db: Db) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match accounts::store::delete_expired_sessions(&db, accounts::now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired sessions removed"),
+            Err(error) => tracing::warn!(%error, "removing expired sessions failed"),
+        }
+    }
+}

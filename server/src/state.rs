@@ -1,0 +1,27 @@
+use std::sync::Arc;
+
+use app::accounts::ssr::Services;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::{accounts::Accounts, db::Db};
+
+/// What every handler and server function can reach. Cheap to clone: each field is a
+/// handle onto shared state.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub accounts: Arc<Accounts>,
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    /// The context the server functions in `app` are given.
+    pub fn services(&self) -> Services {
+        Services {
+            accounts: self.accounts.clone(),
+            secure_cookies: self.secure_cookies,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Test support shared by the integration tests: a fresh database per test on each
+//! backend, and the real server binary started against it.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        mpsc, Arc, Mutex,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use sqlx::{Connection, Executor, MySqlConnection};
+
+/// Where the MariaDB/MySQL server for tests listens; each test gets its own database on it.
+fn mysql_admin_url() -> String {
+    std::env::var("BANTER_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A database made for one test and dropped when the test is done with it.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    MySqlDatabase(String),
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(unique_name("banter_test"));
+                std::fs::create_dir_all(&dir).unwrap();
+                TestDb {
+                    backend,
+                    url: format!("sqlite://{}/banter.db", dir.display()),
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Backend::MySql => {
+                let name = unique_name("banter_test");
+                let admin_url = mysql_admin_url();
+                let mut admin = MySqlConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("MariaDB for tests is not reachable at {admin_url}: {e}")
+                    });
+                // Identifiers cannot be bound as parameters; this one is our own digits and letters.
+                admin
+                    .execute(
+                        format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                            .as_str(),
+                    )
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap();
+                TestDb {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    cleanup: Cleanup::MySqlDatabase(name),
+                }
+            }
+        }
+    }
+
+    pub async fn drop_database(self) {
+        match self.cleanup {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::MySqlDatabase(name) => {
+                let mut admin = MySqlConnection::connect(&mysql_admin_url()).await.unwrap();
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `test` against a fresh database of `backend`, dropping the database afterwards
+/// even when the test panics (the panic is then passed on).
+pub async fn with_test_db<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let db = TestDb::create(backend).await;
+    let outcome = tokio::spawn(test(db.url.clone())).await;
+    db.drop_database().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Declares one `#[tokio::test]` per backend around an `async fn(url: String)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::common::with_test_db($crate::common::Backend::Sqlite, super::$name).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    $crate::common::with_test_db($crate::common::Backend::MySql, super::$name).await;
+                }
+            }
+        )+
+    };
+}
+
+/// The real server binary, started on a free port.
+pub struct TestServer {
+    child: Child,
+    pub base_url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Starts the server against `database_url` and waits (up to a generous bound, for a
+    /// cold migration on a busy machine) until it says it is listening.
+    pub fn start(database_url: &str) -> TestServer {
+        Self::try_start(database_url).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Like [`TestServer::start`], but returns the server's output if it exits instead.
+    pub fn try_start(database_url: &str) -> Result<TestServer, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", "127.0.0.1:0", "--database-url", database_url])
+            .env("BANTER_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run the server binary");
+
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        // Keep draining both pipes for the server's whole life, or it blocks on logging.
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let addr_tx = addr_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr: String =
+                            rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                        let _ = addr_tx.send(addr);
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        drop(addr_tx);
+
+        match addr_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => Ok(TestServer {
+                child,
+                base_url: format!("http://{addr}"),
+                log,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(log.lock().unwrap().clone())
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the process to finish its graceful shutdown.
+    pub fn stop(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server ignored SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

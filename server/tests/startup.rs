@@ -1,0 +1,106 @@
+//! The server binary starts on each backend, answers its health check, renders pages,
+//! shuts down cleanly on SIGTERM and starts again on the same database.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::TestServer;
+use serde_json::Value;
+
+async fn health(server: &TestServer) -> (u16, Value) {
+    let response = reqwest::get(server.url("/healthz")).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn starts_migrates_and_restarts(url: String) {
+    let expected_dialect = if url.starts_with("mysql") {
+        "mysql"
+    } else {
+        "sqlite"
+    };
+
+    let server = TestServer::start(&url);
+    let (status, body) = health(&server).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], expected_dialect);
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "graceful shutdown should exit 0, got {status}"
+    );
+
+    // The second start finds every migration applied and must neither fail nor redo them.
+    let server = TestServer::start(&url);
+    let (status, body) = health(&server).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(server.stop().success());
+}
+
+async fn renders_pages_server_side(url: String) {
+    let server = TestServer::start(&url);
+
+    let response = reqwest::get(server.url("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Banter</h1>"), "{html}");
+    assert!(
+        html.contains("/pkg/banter.js"),
+        "the page must load the hydration script"
+    );
+    assert!(html.contains("/pkg/banter.css"));
+
+    let response = reqwest::get(server.url("/no/such/page")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+
+    assert!(server.stop().success());
+}
+
+on_both_backends!(starts_migrates_and_restarts, renders_pages_server_side);
+
+#[test]
+fn a_bad_database_url_stops_start_up_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgres://nowhere/x",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("DATABASE_URL must start with sqlite:// or mysql://"),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_unreachable_mysql_stops_start_up_without_leaking_the_password() {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            // Port 9 (discard) is closed here, so the connection is refused at once.
+            "mysql://root:hunter2secret@127.0.0.1:9/banter",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("cannot connect to the mysql database"),
+        "{log}"
+    );
+    assert!(!log.contains("hunter2secret"), "{log}");
+}
