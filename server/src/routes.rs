@@ -1,10 +1,12 @@
 use std::net::SocketAddr;
 
-use app::{accounts::ssr::ClientAddr, shell, App};
+use app::{accounts::ssr::ClientAddr, error::ApiError, shell, App};
 use axum::{
+    body::Body,
     extract::{ConnectInfo, Request, State},
+    http::{header, StatusCode},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
@@ -14,6 +16,9 @@ use serde_json::{json, Value};
 use tower_http::trace::TraceLayer;
 
 use crate::{error::AppError, state::AppState};
+
+/// Error bodies of server functions are a short JSON object; anything bigger is not one.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The whole HTTP surface: health, server functions under `/api/`, the rendered pages,
 /// and the built site's static files. Kept apart from serving so tests can drive it.
@@ -30,6 +35,7 @@ pub fn app(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(api_error_status))
         .layer(middleware::from_fn(client_addr))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -46,6 +52,31 @@ async fn client_addr(mut request: Request, next: Next) -> Response {
         request.extensions_mut().insert(ClientAddr(addr.ip()));
     }
     next.run(request).await
+}
+
+/// Server functions answer every error with 500; this gives an [`ApiError`] body its
+/// own status (400 for bad input, 401, 409, 429, …) so that clients can tell a refusal
+/// from a fault. Plain HTML form posts are unaffected: Leptos answers those with a
+/// redirect that carries the error back to the form.
+async fn api_error_status(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if !is_api || response.status() != StatusCode::INTERNAL_SERVER_ERROR || !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "error body unreadable").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// Liveness and readiness in one: answers 200 only when the database answers too.

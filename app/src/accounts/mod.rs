@@ -27,23 +27,23 @@ pub struct Authenticated {
 /// Creates an account and logs it in.
 #[server(endpoint = "register")]
 pub async fn register(username: String, password: String) -> Result<Authenticated, ApiError> {
-    ssr::respond(ssr::register(username, password).await)
+    ssr::register(username, password).await
 }
 
 /// Starts a session for an existing account.
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<Authenticated, ApiError> {
-    ssr::respond(ssr::login(username, password).await)
+    ssr::login(username, password).await
 }
 
 /// Revokes the caller's session (if any) and clears the cookie.
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
-    ssr::respond(ssr::logout().await)
+    ssr::logout().await
 }
 
 /// The caller's account, or `None` when not logged in.
 #[server(endpoint = "me")]
 pub async fn me() -> Result<Option<User>, ApiError> {
-    ssr::respond(ssr::current_user().await)
+    ssr::current_user().await
 }

@@ -1,7 +1,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use http::{header, request::Parts, HeaderValue, StatusCode};
+use http::{header, request::Parts, HeaderValue};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
@@ -52,29 +52,6 @@ fn services() -> Result<Services, ApiError> {
         leptos::logging::error!("server functions were called without the Services context");
         ApiError::Internal
     })
-}
-
-fn accepts_html(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("text/html"))
-}
-
-/// Gives a failed server function its HTTP status. A plain HTML form post (no wasm) is
-/// left alone: Leptos answers it with a redirect carrying the error in the URL, which
-/// the re-rendered page shows next to the form.
-pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
-    if let Err(error) = &result {
-        let plain_form = use_context::<Parts>().is_some_and(|parts| accepts_html(&parts));
-        if let (false, Some(response)) = (plain_form, use_context::<ResponseOptions>()) {
-            response.set_status(
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
-        }
-    }
-    result
 }
 
 fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
