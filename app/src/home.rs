@@ -23,6 +23,11 @@ pub fn HomePage() -> impl IntoView {
                             Some(user) => {
                                 view! {
                                     <p class="welcome">"Welcome, " {user.username} "."</p>
+                                    <p class="cta">
+                                        <a class="button primary" href="/r/general">
+                                            "Open #general"
+                                        </a>
+                                    </p>
                                 }
                                     .into_any()
                             }

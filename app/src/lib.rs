@@ -7,19 +7,25 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 /// Accounts: shared types, rules, and the `register`/`login`/`logout`/`me` server functions.
 pub mod accounts;
 /// The log-in and registration pages.
 pub mod auth_pages;
+/// The chat: socket client, room state, the room page.
+pub mod chat;
 /// The chrome around every page: header, who is logged in, theme switch.
 pub mod chrome;
 /// The error type of every server function.
 pub mod error;
 /// The landing page.
 pub mod home;
+/// The WebSocket protocol: every frame, shared by server and browser.
+pub mod protocol;
+/// Rooms and history: shared types, rules, server functions.
+pub mod rooms;
 /// Who is logged in, and the account actions, as context for every page.
 pub mod session;
 /// Light/dark/system colour scheme, remembered per browser.
@@ -75,12 +81,18 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Layout() -> impl IntoView {
     session::Session::provide();
+    chat::live::Live::provide();
     view! {
         <chrome::Header />
         <main id="main">
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("") view=home::HomePage ssr=SsrMode::Async />
                 <Route path=StaticSegment("login") view=auth_pages::LoginPage ssr=SsrMode::Async />
+                <Route
+                    path=(StaticSegment("r"), ParamSegment("room"))
+                    view=chat::page::ChatPage
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=StaticSegment("register")
                     view=auth_pages::RegisterPage

@@ -12,7 +12,7 @@ test('register, stay logged in across a reload, log out', async ({ page }) => {
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
 
-  await expect(page).toHaveURL(/\/$/);
+  await expect(page).toHaveURL(/\/r\/general$/);
   await expect(page.getByText(`Logged in as ${name}`)).toBeVisible();
 
   await page.reload();
@@ -72,7 +72,7 @@ test.describe('without JavaScript', () => {
     await page.getByLabel('Username').fill(name);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
-    await expect(page).toHaveURL(/\/$/);
+    await expect(page).toHaveURL(/\/r\/general$/);
     await expect(page.getByText(`Logged in as ${name}`)).toBeVisible();
     await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
   });

@@ -39,6 +39,19 @@ pub struct Config {
     #[arg(long, env = "BANTER_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
+    /// Messages per second each user may send (a token bucket; beyond it, `rate_limited`).
+    #[arg(long, env = "BANTER_SEND_RATE", default_value_t = 10.0)]
+    pub send_rate: f64,
+
+    /// How many messages above the rate a user may send in a burst.
+    #[arg(long, env = "BANTER_SEND_BURST", default_value_t = 20.0)]
+    pub send_burst: f64,
+
+    /// Frames each room buffers for its slowest connection; one further behind catches
+    /// up from the database.
+    #[arg(long, env = "BANTER_ROOM_BUFFER", default_value_t = 1024)]
+    pub room_buffer: usize,
+
     /// Redis for fan-out across several server processes. Reserved: fan-out is in
     /// process until the Redis bus lands, so a value here is only acknowledged.
     #[arg(long, env = "REDIS_URL")]

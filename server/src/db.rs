@@ -37,6 +37,8 @@ pub enum DbError {
         dialect: &'static str,
         source: sqlx::Error,
     },
+    #[error("preparing the database failed: {0}")]
+    Query(sqlx::Error),
     #[error("migrating the {dialect} database failed: {source}")]
     Migrate {
         dialect: &'static str,

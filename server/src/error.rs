@@ -14,6 +14,8 @@ pub enum AppError {
     DatabaseUnavailable(#[source] sqlx::Error),
     #[error("an internal error occurred")]
     Database(#[from] sqlx::Error),
+    #[error("an internal error occurred")]
+    Internal,
     #[error("authentication required")]
     Unauthorized,
     #[error("{0}")]
@@ -24,7 +26,7 @@ impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Database(_) | AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         }

@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 
 /// Accounts and sessions: hashing, tokens, throttling, their SQL.
 pub mod accounts;
+/// Rooms and messages: storage, group commit, fan-out.
+pub mod chat;
 /// Command-line flags and environment variables.
 pub mod config;
 /// Connection pools for MySQL/MariaDB and SQLite, and their migrations.
@@ -20,6 +22,8 @@ pub mod routes;
 pub mod shutdown;
 /// The state shared by handlers and server functions.
 pub mod state;
+/// The WebSocket endpoint.
+pub mod ws;
 
 pub use config::Config;
 use db::{Db, DbError};
@@ -80,11 +84,21 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let limits = chat::hub::Limits {
+        room_buffer: config.room_buffer,
+        send_rate: config.send_rate,
+        send_burst: config.send_burst,
+    };
+    let chat = chat::Chat::start(db.clone(), limits, stopping)
+        .await
+        .map_err(|source| StartupError::Database(DbError::Query(source)))?;
     let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         db: db.clone(),
         accounts: Arc::new(accounts::Accounts::new(db.clone(), session_lifetime)),
+        chat,
         secure_cookies: config.secure_cookies,
     };
     let sweeper = tokio::spawn(sweep_expired_sessions(db.clone()));
@@ -93,7 +107,11 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     tracing::info!("listening on http://{addr}");
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown::signal())
+        .with_graceful_shutdown(async move {
+            shutdown::signal().await;
+            // WebSockets are not requests axum waits for: tell them to close.
+            let _ = stop.send(true);
+        })
         .await
         .map_err(StartupError::Serve)?;
     sweeper.abort();

@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
     let services = state.services();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/ws", get(crate::ws::upgrade))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -4,7 +4,7 @@ use app::accounts::ssr::Services;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::{accounts::Accounts, db::Db};
+use crate::{accounts::Accounts, chat::Chat, db::Db};
 
 /// What every handler and server function can reach. Cheap to clone: each field is a
 /// handle onto shared state.
@@ -13,6 +13,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub accounts: Arc<Accounts>,
+    pub chat: Arc<Chat>,
     pub secure_cookies: bool,
 }
 
@@ -21,6 +22,7 @@ impl AppState {
     pub fn services(&self) -> Services {
         Services {
             accounts: self.accounts.clone(),
+            rooms: self.chat.clone(),
             secure_cookies: self.secure_cookies,
         }
     }

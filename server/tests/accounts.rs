@@ -287,7 +287,7 @@ async fn plain_html_forms_log_in_with_redirects(url: String) {
     };
     let ok = post(PASSWORD).await.unwrap();
     assert_eq!(ok.status(), StatusCode::FOUND);
-    assert_eq!(ok.headers()[header::LOCATION], "/");
+    assert_eq!(ok.headers()[header::LOCATION], "/r/general");
     assert!(ok.headers()[header::SET_COOKIE]
         .to_str()
         .unwrap()

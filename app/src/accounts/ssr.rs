@@ -43,11 +43,12 @@ pub trait AccountService: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Services {
     pub accounts: Arc<dyn AccountService>,
+    pub rooms: Arc<dyn crate::rooms::ssr::RoomService>,
     /// Mark the session cookie `Secure` (the site is served over TLS).
     pub secure_cookies: bool,
 }
 
-fn services() -> Result<Services, ApiError> {
+pub fn services() -> Result<Services, ApiError> {
     use_context::<Services>().ok_or_else(|| {
         leptos::logging::error!("server functions were called without the Services context");
         ApiError::Internal
@@ -114,7 +115,7 @@ fn start_session(services: &Services, session: NewSession) -> Authenticated {
     ));
     // A plain form post gets a 302 into the app; the hydrated app follows the same
     // instruction with client-side navigation.
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(&format!("/r/{}", crate::rooms::rules::DEFAULT_ROOM));
     Authenticated {
         user: session.user,
         token: session.token,

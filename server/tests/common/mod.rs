@@ -153,13 +153,20 @@ impl TestServer {
     /// Starts the server against `database_url` and waits (up to a generous bound, for a
     /// cold migration on a busy machine) until it says it is listening.
     pub fn start(database_url: &str) -> TestServer {
-        Self::try_start(database_url).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+        Self::start_with(database_url, &[])
     }
 
-    /// Like [`TestServer::start`], but returns the server's output if it exits instead.
-    pub fn try_start(database_url: &str) -> Result<TestServer, String> {
+    /// [`TestServer::start`] with extra command-line flags.
+    pub fn start_with(database_url: &str, flags: &[&str]) -> TestServer {
+        Self::try_start(database_url, flags)
+            .unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Like [`TestServer::start_with`], but returns the server's output if it exits instead.
+    pub fn try_start(database_url: &str, flags: &[&str]) -> Result<TestServer, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--addr", "127.0.0.1:0", "--database-url", database_url])
+            .args(flags)
             .env("BANTER_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("REDIS_URL")
@@ -238,7 +245,11 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
+pub mod ws;

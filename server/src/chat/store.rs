@@ -1,0 +1,319 @@
+//! The SQL behind rooms, membership and messages. Statements are spelt once for both
+//! dialects (both use `?` placeholders); only id read-back differs.
+
+use std::collections::HashMap;
+
+use sqlx::QueryBuilder;
+
+use crate::{db::Db, with_pool};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RoomRow {
+    pub id: i64,
+    pub name: String,
+    pub topic: String,
+    pub last_seq: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RoomListing {
+    pub name: String,
+    pub topic: String,
+    pub last_seq: i64,
+    pub members: i64,
+}
+
+/// A stored message with its room's and author's names, ready to go on the wire.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub room: String,
+    pub seq: i64,
+    pub author: String,
+    pub author_id: i64,
+    pub client_id: String,
+    pub body: String,
+    pub sent_at: i64,
+}
+
+/// A message to store, already validated.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub room_id: i64,
+    pub author_id: i64,
+    pub client_id: String,
+    pub body: String,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "r.name AS room, m.seq, u.username AS author, m.author_id, m.client_id, m.body, m.sent_at";
+
+pub async fn room_by_name(db: &Db, name: &str) -> Result<Option<RoomRow>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as("SELECT id, name, topic, last_seq FROM rooms WHERE name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+pub async fn list_rooms(db: &Db) -> Result<Vec<RoomListing>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT r.name, r.topic, r.last_seq, \
+                    (SELECT COUNT(*) FROM room_members rm WHERE rm.room_id = r.id) AS members \
+             FROM rooms r ORDER BY r.name",
+        )
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Creates a room; a taken name fails with a unique violation.
+pub async fn create_room(
+    db: &Db,
+    name: &str,
+    topic: &str,
+    created_by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    const SQL: &str = "INSERT INTO rooms (name, topic, created_by, created_at) VALUES (?, ?, ?, ?)";
+    Ok(match db {
+        Db::MySql(pool) => {
+            let done = sqlx::query(SQL)
+                .bind(name)
+                .bind(topic)
+                .bind(created_by)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            i64::try_from(done.last_insert_id()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+        }
+        Db::Sqlite(pool) => {
+            let done = sqlx::query(SQL)
+                .bind(name)
+                .bind(topic)
+                .bind(created_by)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            done.last_insert_rowid()
+        }
+    })
+}
+
+/// Makes sure the default room exists (idempotent, safe to race).
+pub async fn ensure_room(db: &Db, name: &str, topic: &str, now: i64) -> Result<(), sqlx::Error> {
+    match create_room(db, name, topic, None, now).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn add_member(db: &Db, room_id: i64, user_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    // INSERT … SELECT … WHERE NOT EXISTS is idempotent in both dialects without their
+    // different spellings of "insert or ignore".
+    with_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO room_members (room_id, user_id, joined_at) \
+             SELECT ?, ?, ? FROM rooms WHERE id = ? AND NOT EXISTS \
+             (SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?)",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(now)
+        .bind(room_id)
+        .bind(room_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(drop)
+    })
+}
+
+pub async fn remove_member(db: &Db, room_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room_id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })
+}
+
+/// Messages of a room with `seq > after`, oldest first, at most `limit`.
+pub async fn messages_after(
+    db: &Db,
+    room_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
+         JOIN users u ON u.id = m.author_id \
+         WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
+    );
+    with_pool!(db, pool => {
+        sqlx::query_as(&sql).bind(room_id).bind(after).bind(limit).fetch_all(pool).await
+    })
+}
+
+/// The `limit` messages just before `before` (or the newest), oldest first.
+pub async fn messages_before(
+    db: &Db,
+    room_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
+         JOIN users u ON u.id = m.author_id \
+         WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+    );
+    let mut rows: Vec<MessageRow> = with_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(room_id)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// What storing a batch did to one of its messages.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Newly stored now.
+    Stored(MessageRow),
+    /// Its `(author, client_id)` was stored before: this is the original.
+    Duplicate(MessageRow),
+}
+
+/// Stores a batch in one transaction: messages already stored (same author and
+/// `client_id`, also within the batch) come back as duplicates; the others get the next
+/// seqs of their rooms. The counter update locks each room row until commit, so seqs
+/// are gap-free and in commit order even with several server processes.
+pub async fn store_batch(
+    db: &Db,
+    batch: &[NewMessage],
+    usernames: &HashMap<i64, String>,
+    room_names: &HashMap<i64, String>,
+    now: i64,
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+
+        // 1. What was stored before, by idempotency key.
+        let mut existing: HashMap<(i64, String), MessageRow> = HashMap::new();
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
+             JOIN users u ON u.id = m.author_id WHERE "
+        ));
+        for (i, message) in batch.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query.push("(m.author_id = ");
+            query.push_bind(message.author_id);
+            query.push(" AND m.client_id = ");
+            query.push_bind(message.client_id.as_str());
+            query.push(")");
+        }
+        let found: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+        for row in found {
+            existing.insert((row.author_id, row.client_id.clone()), row);
+        }
+
+        // 2. Which messages are new (first of their key in the batch), counted per room.
+        let mut first_index: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut new_per_room: std::collections::BTreeMap<i64, i64> = Default::default();
+        for (i, message) in batch.iter().enumerate() {
+            let key = (message.author_id, message.client_id.as_str());
+            if existing.contains_key(&(key.0, key.1.to_string())) || first_index.contains_key(&key) {
+                continue;
+            }
+            first_index.insert(key, i);
+            *new_per_room.entry(message.room_id).or_default() += 1;
+        }
+
+        // 3. Reserve seq ranges, rooms in id order so that concurrent writers cannot deadlock.
+        let mut next_seq: HashMap<i64, i64> = HashMap::new();
+        for (&room_id, &count) in &new_per_room {
+            sqlx::query("UPDATE rooms SET last_seq = last_seq + ? WHERE id = ?")
+                .bind(count)
+                .bind(room_id)
+                .execute(&mut *tx)
+                .await?;
+            let (last,): (i64,) = sqlx::query_as("SELECT last_seq FROM rooms WHERE id = ?")
+                .bind(room_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            next_seq.insert(room_id, last - count + 1);
+        }
+
+        // 4. Insert the new ones in one statement.
+        let mut stored: HashMap<usize, MessageRow> = HashMap::new();
+        if !first_index.is_empty() {
+            let mut indices: Vec<usize> = first_index.values().copied().collect();
+            indices.sort_unstable();
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO messages (room_id, seq, author_id, client_id, body, sent_at) ",
+            );
+            let rows: Vec<(usize, i64)> = indices
+                .iter()
+                .map(|&i| {
+                    let seq = next_seq.get_mut(&batch[i].room_id).expect("reserved above");
+                    let this = *seq;
+                    *seq += 1;
+                    (i, this)
+                })
+                .collect();
+            insert.push_values(&rows, |mut row, &(i, seq)| {
+                let message = &batch[i];
+                row.push_bind(message.room_id)
+                    .push_bind(seq)
+                    .push_bind(message.author_id)
+                    .push_bind(message.client_id.as_str())
+                    .push_bind(message.body.as_str())
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+            for (i, seq) in rows {
+                let message = &batch[i];
+                stored.insert(
+                    i,
+                    MessageRow {
+                        room: room_names.get(&message.room_id).cloned().unwrap_or_default(),
+                        seq,
+                        author: usernames.get(&message.author_id).cloned().unwrap_or_default(),
+                        author_id: message.author_id,
+                        client_id: message.client_id.clone(),
+                        body: message.body.clone(),
+                        sent_at: now,
+                    },
+                );
+            }
+        }
+        tx.commit().await?;
+
+        // 5. One outcome per input, in input order.
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                if let Some(row) = stored.get(&i) {
+                    return Outcome::Stored(row.clone());
+                }
+                let key = (message.author_id, message.client_id.clone());
+                if let Some(row) = existing.get(&key) {
+                    return Outcome::Duplicate(row.clone());
+                }
+                let first = first_index[&(message.author_id, message.client_id.as_str())];
+                Outcome::Duplicate(stored[&first].clone())
+            })
+            .collect())
+    })
+}

@@ -1,0 +1,565 @@
+//! One WebSocket connection: a reader task that handles the client's frames, the room
+//! feeds and acks, and a writer task that sends what the reader queues, batching
+//! (feed, then flush) whatever is ready. A slow client only fills its own queue; its
+//! room feeds then lag, and it catches up from the database instead of holding up
+//! the room.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use app::{
+    accounts::User,
+    error::ApiError,
+    protocol::{
+        check_body, normalize_client_id, ClientFrame, ErrorCode, HelloUser, ServerFrame,
+        RECENT_ON_JOIN,
+    },
+};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{
+    stream::{FuturesUnordered, SplitSink, SplitStream},
+    SinkExt, StreamExt,
+};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_stream::{
+    wrappers::{errors::BroadcastStreamRecvError, BroadcastStream},
+    StreamMap,
+};
+
+use crate::chat::{
+    hub::Event,
+    store::{self, MessageRow, Outcome},
+    writer::to_wire,
+    Chat, RoomRef,
+};
+
+/// Frames queued for the writer. When full, the reader waits, and room feeds lag.
+const OUTBOUND: usize = 256;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// Rows fetched per query when replaying or catching up.
+const REPLAY_PAGE: i64 = 500;
+
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INTERNAL: u16 = 1011;
+
+type Acking = Pin<Box<dyn Future<Output = (String, Result<Outcome, ApiError>)> + Send>>;
+
+/// Why the reader stopped.
+enum End {
+    /// The client closed, or the socket failed; nothing more can be sent.
+    Gone,
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+struct Joined {
+    room: RoomRef,
+    /// Highest seq sent to this connection; later feed events at or below it are dropped.
+    last: i64,
+}
+
+struct Connection {
+    user: User,
+    chat: Arc<Chat>,
+    out: mpsc::Sender<Message>,
+    joined: HashMap<String, Joined>,
+}
+
+pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>) {
+    let (sink, stream) = socket.split();
+    let (out, queue) = mpsc::channel(OUTBOUND);
+    let writer = tokio::spawn(write_loop(sink, queue));
+    tracing::debug!(user = %user.username, "connected");
+
+    let mut connection = Connection {
+        user,
+        chat,
+        out,
+        joined: HashMap::new(),
+    };
+    let end = connection.read_loop(stream).await;
+    if let End::Close(code, reason) = end {
+        let _ = connection
+            .out
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await;
+    }
+    for (name, _) in connection.joined.drain() {
+        connection.chat.hub.leave(&name, &connection.user.username);
+    }
+    tracing::debug!(user = %connection.user.username, "disconnected");
+    drop(connection); // closes the queue: the writer sends what is left and stops
+    let _ = writer.await;
+}
+
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Message>) {
+    while let Some(first) = queue.recv().await {
+        let closing = matches!(first, Message::Close(_));
+        if sink.feed(first).await.is_err() {
+            return;
+        }
+        if !closing {
+            while let Ok(next) = queue.try_recv() {
+                let closing = matches!(next, Message::Close(_));
+                if sink.feed(next).await.is_err() {
+                    return;
+                }
+                if closing {
+                    break;
+                }
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Whether a read error was a frame over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = current.downcast_ref::<tungstenite::Error>()
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+impl Connection {
+    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> End {
+        let mut feeds: StreamMap<String, BroadcastStream<Event>> = StreamMap::new();
+        let mut acking: FuturesUnordered<Acking> = FuturesUnordered::new();
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut stopping = self.chat.stopping.clone();
+        let silence = tokio::time::sleep(SILENCE_LIMIT);
+        tokio::pin!(silence);
+
+        let hello = ServerFrame::Hello {
+            user: HelloUser {
+                id: self.user.id,
+                username: self.user.username.clone(),
+            },
+        };
+        if self.send(&hello).await.is_err() {
+            return End::Gone;
+        }
+
+        loop {
+            let step = tokio::select! {
+                incoming = stream.next() => match incoming {
+                    None | Some(Ok(Message::Close(_))) => Err(End::Gone),
+                    Some(Err(error)) if too_big(&error) => {
+                        Err(End::Close(CLOSE_TOO_BIG, "frame larger than 64 KiB"))
+                    }
+                    Some(Err(_)) => Err(End::Gone),
+                    Some(Ok(message)) => {
+                        silence.as_mut().reset(Instant::now() + SILENCE_LIMIT);
+                        match message {
+                            Message::Text(text) => self.on_text(&text, &mut feeds, &mut acking).await,
+                            Message::Binary(_) => self.refuse(ErrorCode::BadFrame, "Frames are JSON text, not binary.").await,
+                            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(()),
+                        }
+                    }
+                },
+                Some((room, event)) = feeds.next(), if !feeds.is_empty() => {
+                    self.on_event(&room, event).await
+                }
+                Some((client_id, outcome)) = acking.next(), if !acking.is_empty() => {
+                    self.on_stored(client_id, outcome).await
+                }
+                _ = ping.tick() => self.queue(Message::Ping(Default::default())).await,
+                () = &mut silence => Err(End::Close(CLOSE_GOING_AWAY, "no traffic for 60 s")),
+                _ = stopping.changed() => Err(End::Close(CLOSE_GOING_AWAY, "server restarting")),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn queue(&self, message: Message) -> Result<(), End> {
+        self.out.send(message).await.map_err(|_| End::Gone)
+    }
+
+    async fn send(&self, frame: &ServerFrame) -> Result<(), End> {
+        self.queue(Message::Text(Event::encode(frame))).await
+    }
+
+    async fn refuse(&self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
+        self.send(&ServerFrame::error(code, message)).await
+    }
+
+    async fn refuse_about(
+        &self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        room: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<(), End> {
+        self.send(&ServerFrame::Error {
+            code,
+            message: message.into(),
+            room: room.map(str::to_string),
+            client_id: client_id.map(str::to_string),
+        })
+        .await
+    }
+
+    async fn on_text(
+        &mut self,
+        text: &str,
+        feeds: &mut StreamMap<String, BroadcastStream<Event>>,
+        acking: &mut FuturesUnordered<Acking>,
+    ) -> Result<(), End> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                return self
+                    .refuse(
+                        ErrorCode::BadFrame,
+                        format!("Could not read that frame: {error}."),
+                    )
+                    .await
+            }
+        };
+        match frame {
+            ClientFrame::Ping {} => self.send(&ServerFrame::Pong).await,
+            ClientFrame::Join { room, since } => self.join(room, since, feeds).await,
+            ClientFrame::Leave { room } => {
+                if self.joined.remove(&room).is_some() {
+                    feeds.remove(&room);
+                    self.chat.hub.leave(&room, &self.user.username);
+                    if let Err(error) = self.room_and_user(&room).await {
+                        tracing::warn!(?error, "recording a leave failed");
+                    }
+                }
+                Ok(())
+            }
+            ClientFrame::Typing { room } => {
+                if self.joined.contains_key(&room) {
+                    self.chat
+                        .hub
+                        .typing(&room, &self.user.username, std::time::Instant::now());
+                    Ok(())
+                } else {
+                    self.refuse_about(
+                        ErrorCode::NotJoined,
+                        format!("Join {room:?} first."),
+                        Some(&room),
+                        None,
+                    )
+                    .await
+                }
+            }
+            ClientFrame::Send {
+                room,
+                client_id,
+                body,
+            } => self.post(room, client_id, body, acking).await,
+        }
+    }
+
+    /// Records that the user left `room` (membership is what member counts show).
+    async fn room_and_user(&self, room: &str) -> Result<(), ApiError> {
+        let room = self.chat.existing_room(room).await?;
+        store::remove_member(&self.chat.db, room.id, self.user.id)
+            .await
+            .map_err(|_| ApiError::Internal)
+    }
+
+    async fn join(
+        &mut self,
+        name: String,
+        since: Option<i64>,
+        feeds: &mut StreamMap<String, BroadcastStream<Event>>,
+    ) -> Result<(), End> {
+        if since.is_some_and(|since| since < 0) {
+            return self
+                .refuse_about(
+                    ErrorCode::BadFrame,
+                    "since is a seq, 0 or more.",
+                    Some(&name),
+                    None,
+                )
+                .await;
+        }
+        let room = match self.chat.room(&name).await {
+            Ok(Some(room)) => room,
+            Ok(None) => {
+                return self
+                    .refuse_about(
+                        ErrorCode::UnknownRoom,
+                        format!("There is no room named {name:?}."),
+                        Some(&name),
+                        None,
+                    )
+                    .await
+            }
+            Err(_) => {
+                return self
+                    .refuse_about(
+                        ErrorCode::Internal,
+                        "Could not join; try again.",
+                        Some(&name),
+                        None,
+                    )
+                    .await
+            }
+        };
+
+        // Subscribe before reading the database: whatever is stored from here on is in
+        // the feed, whatever was stored before is in the query, and seqs sort out the overlap.
+        let (feed, online) = self.chat.hub.join(&room.name, &self.user.username);
+        if self.joined.remove(&room.name).is_some() {
+            // A rejoin (to catch up): keep one presence count for this connection.
+            self.chat.hub.leave(&room.name, &self.user.username);
+        }
+        feeds.insert(room.name.clone(), BroadcastStream::new(feed));
+
+        let db = &self.chat.db;
+        let now = crate::accounts::now_ms();
+        let prepared = async {
+            store::add_member(db, room.id, self.user.id, now).await?;
+            let last_seq = store::room_by_name(db, &room.name)
+                .await?
+                .map_or(0, |r| r.last_seq);
+            let first = match since {
+                Some(since) => store::messages_after(db, room.id, since, REPLAY_PAGE).await?,
+                None => store::messages_before(db, room.id, None, RECENT_ON_JOIN as i64).await?,
+            };
+            Ok::<_, sqlx::Error>((last_seq, first))
+        }
+        .await;
+        let (last_seq, first) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                tracing::error!(%error, "joining a room failed");
+                feeds.remove(&room.name);
+                self.chat.hub.leave(&room.name, &self.user.username);
+                return self
+                    .refuse_about(
+                        ErrorCode::Internal,
+                        "Could not join; try again.",
+                        Some(&name),
+                        None,
+                    )
+                    .await;
+            }
+        };
+
+        self.send(&ServerFrame::Joined {
+            room: room.name.clone(),
+            last_seq,
+            online,
+        })
+        .await?;
+        let baseline = since.unwrap_or_else(|| first.first().map_or(last_seq, |m| m.seq - 1));
+        self.joined.insert(
+            room.name.clone(),
+            Joined {
+                room: room.clone(),
+                last: baseline,
+            },
+        );
+        let more = since.is_some() && first.len() as i64 == REPLAY_PAGE;
+        self.deliver_rows(&room.name, &first).await?;
+        if more {
+            self.catch_up(&room.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends rows not yet delivered, in order, advancing the room's high-water mark.
+    async fn deliver_rows(&mut self, room: &str, rows: &[MessageRow]) -> Result<(), End> {
+        for row in rows {
+            let fresh = self
+                .joined
+                .get(room)
+                .is_some_and(|joined| row.seq > joined.last);
+            if fresh {
+                self.send(&ServerFrame::Message(to_wire(row))).await?;
+                if let Some(joined) = self.joined.get_mut(room) {
+                    joined.last = row.seq;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads from the database everything after the room's high-water mark.
+    async fn catch_up(&mut self, room: &str) -> Result<(), End> {
+        loop {
+            let Some(joined) = self.joined.get(room) else {
+                return Ok(());
+            };
+            let rows = match store::messages_after(
+                &self.chat.db,
+                joined.room.id,
+                joined.last,
+                REPLAY_PAGE,
+            )
+            .await
+            {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::error!(%error, "catching up failed");
+                    return Err(End::Close(CLOSE_INTERNAL, "could not catch up; reconnect"));
+                }
+            };
+            let full = rows.len() as i64 == REPLAY_PAGE;
+            self.deliver_rows(room, &rows).await?;
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        room: &str,
+        event: Result<Event, BroadcastStreamRecvError>,
+    ) -> Result<(), End> {
+        match event {
+            Ok(Event { seq: None, frame }) => self.queue(Message::Text(frame)).await,
+            Ok(Event {
+                seq: Some(seq),
+                frame,
+            }) => {
+                let Some(last) = self.joined.get(room).map(|joined| joined.last) else {
+                    return Ok(());
+                };
+                if seq <= last {
+                    return Ok(()); // already sent by the replay
+                }
+                if seq > last + 1 {
+                    // Something between was not seen here: fetch it rather than leave a gap.
+                    self.catch_up(room).await?;
+                }
+                if self
+                    .joined
+                    .get(room)
+                    .is_some_and(|joined| seq > joined.last)
+                {
+                    self.queue(Message::Text(frame)).await?;
+                    if let Some(joined) = self.joined.get_mut(room) {
+                        joined.last = seq;
+                    }
+                }
+                Ok(())
+            }
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");
+                self.catch_up(room).await
+            }
+        }
+    }
+
+    async fn post(
+        &mut self,
+        room: String,
+        client_id: String,
+        body: String,
+        acking: &mut FuturesUnordered<Acking>,
+    ) -> Result<(), End> {
+        let stored_id = match normalize_client_id(&client_id) {
+            Ok(id) => id,
+            Err(problem) => {
+                return self
+                    .refuse_about(ErrorCode::InvalidMessage, problem, Some(&room), None)
+                    .await
+            }
+        };
+        let body = match check_body(&body) {
+            Ok(body) => body.to_string(),
+            Err(problem) => {
+                return self
+                    .refuse_about(
+                        ErrorCode::InvalidMessage,
+                        problem,
+                        Some(&room),
+                        Some(&client_id),
+                    )
+                    .await
+            }
+        };
+        let target = match self.chat.room(&room).await {
+            Ok(Some(target)) => target,
+            Ok(None) => {
+                return self
+                    .refuse_about(
+                        ErrorCode::UnknownRoom,
+                        format!("There is no room named {room:?}."),
+                        Some(&room),
+                        Some(&client_id),
+                    )
+                    .await
+            }
+            Err(_) => {
+                return self
+                    .refuse_about(
+                        ErrorCode::Internal,
+                        "Could not send; retry.",
+                        Some(&room),
+                        Some(&client_id),
+                    )
+                    .await
+            }
+        };
+        if !self
+            .chat
+            .hub
+            .allow_send(self.user.id, std::time::Instant::now())
+        {
+            return self
+                .refuse_about(
+                    ErrorCode::RateLimited,
+                    "You are sending too fast; this message was not sent.",
+                    Some(&room),
+                    Some(&client_id),
+                )
+                .await;
+        }
+        let message = Chat::new_message(&target, &self.user, &stored_id, &body);
+        let writer = self.chat.writer.clone();
+        let author = self.user.username.clone();
+        acking.push(Box::pin(async move {
+            let outcome = writer.submit(message, target.name, author).await;
+            (client_id, outcome.await.unwrap_or(Err(ApiError::Internal)))
+        }));
+        Ok(())
+    }
+
+    async fn on_stored(
+        &self,
+        client_id: String,
+        outcome: Result<Outcome, ApiError>,
+    ) -> Result<(), End> {
+        match outcome {
+            Ok(Outcome::Stored(row) | Outcome::Duplicate(row)) => {
+                self.send(&ServerFrame::Ack {
+                    room: row.room,
+                    client_id,
+                    seq: row.seq,
+                })
+                .await
+            }
+            Err(_) => {
+                self.send(&ServerFrame::Error {
+                    code: ErrorCode::Internal,
+                    message: "The message could not be stored; retrying it is safe.".into(),
+                    client_id: Some(client_id),
+                    room: None,
+                })
+                .await
+            }
+        }
+    }
+}

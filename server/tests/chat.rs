@@ -1,0 +1,486 @@
+//! Live chat over the real WebSocket against the real server, on SQLite and MariaDB:
+//! ordering, acks, idempotent resends, catch-up with `since` (also across a restart),
+//! bad input, limits, presence, lag recovery and concurrency.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{
+    ws::{seqs, token_for, Client},
+    TestServer,
+};
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{
+    client::IntoClientRequest, http::HeaderValue, protocol::frame::coding::CloseCode, Message,
+};
+
+const ROOM: &str = "general";
+
+async fn two_users_see_one_order_and_acks_match(url: String) {
+    let server = TestServer::start(&url);
+    let mut alice = Client::new_user(&server, "alice").await;
+    let mut bob = Client::new_user(&server, "bob").await;
+    alice.join(ROOM, None).await;
+    bob.join(ROOM, None).await;
+
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let ack = alice
+            .post(ROOM, &format!("a{i}"), &format!("from alice {i} 😀"))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        acked.push(ack["seq"].as_i64().unwrap());
+        let ack = bob
+            .post(ROOM, &format!("b{i}"), &format!("from bob {i} 𝄞"))
+            .await;
+        acked.push(ack["seq"].as_i64().unwrap());
+    }
+    assert_eq!(
+        acked,
+        (1..=10).collect::<Vec<_>>(),
+        "seq is 1, 2, 3 … in a fresh room"
+    );
+
+    let seen_by_alice = alice.messages(ROOM, 10).await;
+    let seen_by_bob = bob.messages(ROOM, 10).await;
+    assert_eq!(
+        seen_by_alice, seen_by_bob,
+        "every member sees one and the same order"
+    );
+    assert_eq!(
+        seqs(&seen_by_alice),
+        acked,
+        "the delivered seq is the acked seq"
+    );
+    assert_eq!(seen_by_bob[0]["author"], "alice");
+    assert_eq!(
+        seen_by_bob[0]["body"], "from alice 0 😀",
+        "astral-plane text round-trips"
+    );
+    assert_eq!(seen_by_alice[1]["body"], "from bob 0 𝄞");
+    let sent_at = seen_by_bob[0]["sent_at"].as_str().unwrap();
+    assert!(sent_at.ends_with('Z') && sent_at.len() == 24, "{sent_at}");
+}
+
+async fn a_resend_gets_the_original_ack_and_stores_nothing(url: String) {
+    let server = TestServer::start(&url);
+    let mut alice = Client::new_user(&server, "alice").await;
+    let mut bob = Client::new_user(&server, "bob").await;
+    alice.join(ROOM, None).await;
+    bob.join(ROOM, None).await;
+
+    let first = alice.post(ROOM, "retry-me", "once only").await;
+    let again = alice.post(ROOM, "retry-me", "once only").await;
+    assert_eq!(first, again);
+    // Even from another connection (a retry after a reconnect).
+    let token = token_for_existing(&server, "alice").await;
+    let mut alice_again = Client::connect(&server, &token).await;
+    let third = alice_again.post(ROOM, "retry-me", "once only").await;
+    assert_eq!(first, third);
+
+    let marker = alice.post(ROOM, "after", "the next one").await;
+    assert_eq!(
+        marker["seq"].as_i64().unwrap(),
+        first["seq"].as_i64().unwrap() + 1,
+        "nothing stored in between"
+    );
+    let delivered = bob.messages(ROOM, 2).await;
+    assert_eq!(delivered[0]["client_id"], "retry-me");
+    assert_eq!(
+        delivered[1]["client_id"], "after",
+        "the resend was not delivered twice"
+    );
+}
+
+async fn token_for_existing(server: &TestServer, username: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .form(&[
+            ("username", username),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// Flags that lift the flood guard, for tests that post faster than a person.
+const NO_RATE_LIMIT: &[&str] = &["--send-rate", "100000", "--send-burst", "100000"];
+
+async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
+    let server = TestServer::start_with(&url, NO_RATE_LIMIT);
+    let mut alice = Client::new_user(&server, "alice").await;
+    let bob_token = token_for(&server, "bob").await;
+    alice.join(ROOM, None).await;
+    alice.post(ROOM, "before", "seen by bob").await;
+
+    let mut bob = Client::connect(&server, &bob_token).await;
+    bob.join(ROOM, None).await;
+    let seen = bob.messages(ROOM, 1).await;
+    let last_seen = seen[0]["seq"].as_i64().unwrap();
+    drop(bob);
+
+    for i in 0..20 {
+        alice
+            .post(ROOM, &format!("away{i}"), &format!("missed {i}"))
+            .await;
+    }
+    let mut bob = Client::connect(&server, &bob_token).await;
+    let joined = bob.join(ROOM, Some(last_seen)).await;
+    assert_eq!(joined["last_seq"], last_seen + 20);
+    let missed = bob.messages(ROOM, 20).await;
+    assert_eq!(
+        seqs(&missed),
+        (last_seen + 1..=last_seen + 20).collect::<Vec<_>>()
+    );
+    assert_eq!(missed[19]["body"], "missed 19");
+
+    // Then live traffic, with nothing replayed twice.
+    alice.post(ROOM, "live", "live now").await;
+    let live = bob.messages(ROOM, 1).await;
+    assert_eq!(live[0]["seq"], last_seen + 21);
+}
+
+async fn catch_up_survives_a_server_restart(url: String) {
+    let server = TestServer::start_with(&url, NO_RATE_LIMIT);
+    let alice_token = token_for(&server, "alice").await;
+    let bob_token = token_for(&server, "bob").await;
+    let mut alice = Client::connect(&server, &alice_token).await;
+    alice.join(ROOM, None).await;
+    for i in 0..3 {
+        alice
+            .post(ROOM, &format!("old{i}"), "before the restart")
+            .await;
+    }
+    let mut bob = Client::connect(&server, &bob_token).await;
+    bob.join(ROOM, None).await;
+    let last_seen = seqs(&bob.messages(ROOM, 3).await)[2];
+
+    // The server goes away; connections are told so.
+    assert!(server.stop().success());
+    assert_eq!(bob.close_code().await, Some(CloseCode::Away));
+
+    let server = TestServer::start(&url);
+    let mut alice = Client::connect(&server, &alice_token).await;
+    for i in 0..20 {
+        alice
+            .post(ROOM, &format!("new{i}"), &format!("after the restart {i}"))
+            .await;
+    }
+    let mut bob = Client::connect(&server, &bob_token).await;
+    bob.join(ROOM, Some(last_seen)).await;
+    let missed = bob.messages(ROOM, 20).await;
+    assert_eq!(
+        seqs(&missed),
+        (last_seen + 1..=last_seen + 20).collect::<Vec<_>>()
+    );
+    assert_eq!(missed[0]["body"], "after the restart 0");
+}
+
+async fn bad_input_gets_an_error_and_changes_nothing(url: String) {
+    let server = TestServer::start(&url);
+    let mut alice = Client::new_user(&server, "alice").await;
+    let mut bob = Client::new_user(&server, "bob").await;
+    alice.join(ROOM, None).await;
+    bob.join(ROOM, None).await;
+
+    let cases: Vec<(String, &str)> = vec![
+        ("{not json".into(), "bad_frame"),
+        (
+            json!({"type": "shout", "room": ROOM}).to_string(),
+            "bad_frame",
+        ),
+        (json!({"room": ROOM}).to_string(), "bad_frame"),
+        (
+            json!({"type": "send", "room": ROOM, "client_id": "e1", "body": ""}).to_string(),
+            "invalid_message",
+        ),
+        (
+            json!({"type": "send", "room": ROOM, "client_id": "e2", "body": " \n\t "}).to_string(),
+            "invalid_message",
+        ),
+        (
+            json!({"type": "send", "room": ROOM, "client_id": "e3", "body": "x".repeat(4001)})
+                .to_string(),
+            "invalid_message",
+        ),
+        (
+            json!({"type": "send", "room": ROOM, "client_id": "", "body": "hi"}).to_string(),
+            "invalid_message",
+        ),
+        (
+            json!({"type": "send", "room": "no-such-room", "client_id": "e4", "body": "hi"})
+                .to_string(),
+            "unknown_room",
+        ),
+        (
+            json!({"type": "join", "room": "no-such-room"}).to_string(),
+            "unknown_room",
+        ),
+        (
+            json!({"type": "join", "room": ROOM, "since": -1}).to_string(),
+            "bad_frame",
+        ),
+        (
+            json!({"type": "typing", "room": "elsewhere"}).to_string(),
+            "not_joined",
+        ),
+    ];
+    for (frame, code) in cases {
+        alice.send_text(frame.clone()).await;
+        let error = alice.until_type("error").await;
+        assert_eq!(error["code"], code, "{frame} → {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+        alice.assert_alive().await;
+    }
+    alice
+        .socket
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(alice.until_type("error").await["code"], "bad_frame");
+
+    // 4,000 characters is allowed; nothing of the above was stored or delivered.
+    let ack = alice.post(ROOM, "ok", &"é".repeat(4000)).await;
+    assert_eq!(ack["seq"], 1, "{ack}");
+    let delivered = bob.messages(ROOM, 1).await;
+    assert_eq!(delivered[0]["client_id"], "ok");
+}
+
+async fn an_oversized_frame_closes_only_that_connection(url: String) {
+    let server = TestServer::start(&url);
+    let mut alice = Client::new_user(&server, "alice").await;
+    let mut bob = Client::new_user(&server, "bob").await;
+    bob.join(ROOM, None).await;
+
+    alice.send_text("x".repeat(70 * 1024)).await;
+    assert_eq!(alice.close_code().await, Some(CloseCode::Size));
+
+    bob.assert_alive().await;
+    let ack = bob.post(ROOM, "still", "still here").await;
+    assert_eq!(ack["type"], "ack");
+}
+
+async fn upgrades_need_credentials_and_our_origin(url: String) {
+    let server = TestServer::start(&url);
+    let ws_url = server.url("/ws").replacen("http://", "ws://", 1);
+
+    let refused = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap_err();
+    assert_http_status(refused, 401);
+
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_static("Bearer not-a-token"),
+    );
+    assert_http_status(
+        tokio_tungstenite::connect_async(request).await.unwrap_err(),
+        401,
+    );
+
+    // A browser on a foreign site carrying the user's cookie.
+    let token = token_for(&server, "alice").await;
+    let with_cookie = |origin: &str| {
+        let mut request = ws_url.as_str().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("banter_session={token}")).unwrap(),
+        );
+        headers.insert("origin", HeaderValue::from_str(origin).unwrap());
+        request
+    };
+    assert_http_status(
+        tokio_tungstenite::connect_async(with_cookie("http://evil.example"))
+            .await
+            .unwrap_err(),
+        403,
+    );
+    // The same cookie from our own origin works.
+    let own = server.base_url.clone();
+    let (mut socket, _) = tokio_tungstenite::connect_async(with_cookie(&own))
+        .await
+        .unwrap();
+    socket.close(None).await.unwrap();
+}
+
+fn assert_http_status(error: tokio_tungstenite::tungstenite::Error, status: u16) {
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status().as_u16(), status)
+        }
+        other => panic!("expected HTTP {status}, got {other:?}"),
+    }
+}
+
+async fn a_flood_is_rate_limited(url: String) {
+    let server = TestServer::start(&url);
+    let mut alice = Client::new_user(&server, "alice").await;
+    alice.join(ROOM, None).await;
+    for i in 0..40 {
+        alice
+            .send(json!({"type": "send", "room": ROOM, "client_id": format!("f{i}"), "body": "flood"}))
+            .await;
+    }
+    let mut acks = 0;
+    let mut limited = HashSet::new();
+    while acks + limited.len() < 40 {
+        let frame = alice
+            .until(|f| f["type"] == "ack" || f["type"] == "error")
+            .await;
+        if frame["type"] == "ack" {
+            acks += 1;
+        } else {
+            assert_eq!(frame["code"], "rate_limited", "{frame}");
+            limited.insert(frame["client_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(
+        !limited.is_empty(),
+        "40 messages at once must hit the limit"
+    );
+    assert!(
+        (20..40).contains(&acks),
+        "the burst of 20 goes through: {acks}"
+    );
+    alice.assert_alive().await;
+}
+
+async fn presence_counts_tabs(url: String) {
+    let server = TestServer::start(&url);
+    let mut watcher = Client::new_user(&server, "watcher").await;
+    watcher.join(ROOM, None).await;
+    let token = token_for(&server, "alice").await;
+
+    let mut tab1 = Client::connect(&server, &token).await;
+    let joined = tab1.join(ROOM, None).await;
+    assert_eq!(joined["online"], json!(["alice", "watcher"]));
+    let about_alice = |f: &Value| f["type"] == "presence" && f["user"] == "alice";
+    let online = watcher.until(about_alice).await;
+    assert_eq!(
+        (online["user"].as_str(), online["online"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+
+    let mut tab2 = Client::connect(&server, &token).await;
+    tab2.join(ROOM, None).await;
+    drop(tab1); // one tab closes: alice is still online
+    tab2.post(ROOM, "m1", "still here").await;
+    let next = watcher
+        .until(|f| about_alice(f) || f["type"] == "message")
+        .await;
+    assert_eq!(
+        next["type"], "message",
+        "no offline notice while a tab remains: {next}"
+    );
+
+    drop(tab2);
+    let offline = watcher.until(about_alice).await;
+    assert_eq!(
+        (offline["user"].as_str(), offline["online"].as_bool()),
+        (Some("alice"), Some(false))
+    );
+
+    // Typing notices reach the others.
+    let mut bob = Client::new_user(&server, "bob").await;
+    bob.join(ROOM, None).await;
+    bob.send(json!({"type": "typing", "room": ROOM})).await;
+    let typing = watcher.until_type("typing").await;
+    assert_eq!(typing["user"], "bob");
+}
+
+async fn a_lagging_client_recovers_without_gaps(url: String) {
+    // A tiny room buffer and no rate limit make lagging certain.
+    let server = TestServer::start_with(
+        &url,
+        &[
+            "--room-buffer",
+            "8",
+            "--send-rate",
+            "100000",
+            "--send-burst",
+            "100000",
+        ],
+    );
+    let mut alice = Client::new_user(&server, "alice").await;
+    let mut slow = Client::new_user(&server, "slow").await;
+    alice.join(ROOM, None).await;
+    slow.join(ROOM, None).await;
+
+    // The slow client reads nothing while 12 MB of messages go by.
+    let body = "z".repeat(4000);
+    let total = 3000;
+    for chunk in 0..total / 100 {
+        for i in 0..100 {
+            alice
+                .send(json!({"type": "send", "room": ROOM, "client_id": format!("l{}", chunk * 100 + i), "body": body}))
+                .await;
+        }
+        for _ in 0..100 {
+            alice.until_type("ack").await;
+        }
+    }
+    let received = slow.messages(ROOM, total).await;
+    assert_eq!(seqs(&received), (1..=total as i64).collect::<Vec<_>>());
+    slow.assert_alive().await;
+}
+
+async fn twenty_concurrent_senders_one_sequence(url: String) {
+    // Generous limits: this is about concurrency, not the flood guard.
+    let server = TestServer::start_with(&url, NO_RATE_LIMIT);
+    let mut clients = Vec::new();
+    for i in 0..20 {
+        let mut client = Client::new_user(&server, &format!("user{i:02}")).await;
+        client.join(ROOM, None).await;
+        clients.push(client);
+    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                for n in 0..50 {
+                    let id = format!("{}-{n}", client.username);
+                    let ack = client
+                        .post(ROOM, &id, &format!("{} says {n}", client.username))
+                        .await;
+                    assert_eq!(ack["type"], "ack", "{ack}");
+                }
+                client.messages(ROOM, 1000).await
+            })
+        })
+        .collect();
+    let mut views = Vec::new();
+    for task in tasks {
+        views.push(task.await.unwrap());
+    }
+    let expected: Vec<i64> = (1..=1000).collect();
+    for view in &views {
+        assert_eq!(seqs(view), expected);
+        assert_eq!(view, &views[0], "identical sequence for every member");
+    }
+    let ids: HashSet<&str> = views[0]
+        .iter()
+        .map(|m| m["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1000, "nothing doubled");
+}
+
+on_both_backends!(
+    two_users_see_one_order_and_acks_match,
+    a_resend_gets_the_original_ack_and_stores_nothing,
+    rejoining_with_since_delivers_exactly_what_was_missed,
+    catch_up_survives_a_server_restart,
+    bad_input_gets_an_error_and_changes_nothing,
+    an_oversized_frame_closes_only_that_connection,
+    upgrades_need_credentials_and_our_origin,
+    a_flood_is_rate_limited,
+    presence_counts_tabs,
+    a_lagging_client_recovers_without_gaps,
+    twenty_concurrent_senders_one_sequence,
+);

@@ -1,0 +1,191 @@
+//! A real WebSocket client for tests, with helpers that wait for events (never sleep).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    tungstenite::{
+        client::IntoClientRequest, http::HeaderValue, protocol::frame::coding::CloseCode, Message,
+    },
+    MaybeTlsStream, WebSocketStream,
+};
+
+use super::TestServer;
+
+/// Long enough for a busy CI machine; a test waiting this long has failed.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Registers `username` and returns its bearer token.
+pub async fn token_for(server: &TestServer, username: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .form(&[
+            ("username", username),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "registering {username}: {}",
+        response.status()
+    );
+    let body: Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+pub struct Client {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub username: String,
+    /// Frames read while waiting for another one; later waits see them first, so no
+    /// frame is ever lost to a helper.
+    backlog: std::collections::VecDeque<Value>,
+}
+
+impl Client {
+    /// Connects with a bearer token and reads the `hello`.
+    pub async fn connect(server: &TestServer, token: &str) -> Client {
+        let url = server.url("/ws").replacen("http://", "ws://", 1);
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade refused");
+        let mut client = Client {
+            socket,
+            username: String::new(),
+            backlog: Default::default(),
+        };
+        let hello = client.next_frame().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        client.username = hello["user"]["username"].as_str().unwrap().to_string();
+        client
+    }
+
+    /// Registers a new user and connects as them.
+    pub async fn new_user(server: &TestServer, username: &str) -> Client {
+        let token = token_for(server, username).await;
+        Client::connect(server, &token).await
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.socket.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next JSON frame (control frames are skipped).
+    pub async fn next_frame(&mut self) -> Value {
+        if let Some(frame) = self.backlog.pop_front() {
+            return frame;
+        }
+        self.read_frame(tokio::time::Instant::now() + PATIENCE)
+            .await
+    }
+
+    /// Reads the next text frame, failing the test at `deadline` (pings do not extend it).
+    async fn read_frame(&mut self, deadline: tokio::time::Instant) -> Value {
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no frame within {PATIENCE:?}", self.username))
+                .expect("connection ended")
+                .expect("connection failed");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => {
+                    panic!("{}: closed unexpectedly: {frame:?}", self.username)
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The first frame (buffered or new) that satisfies `want`; the frames before it
+    /// stay buffered for later.
+    pub async fn until(&mut self, want: impl Fn(&Value) -> bool) -> Value {
+        if let Some(at) = self.backlog.iter().position(&want) {
+            return self.backlog.remove(at).unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let frame = self.read_frame(deadline).await;
+            if want(&frame) {
+                return frame;
+            }
+            self.backlog.push_back(frame);
+        }
+    }
+
+    /// Skips frames until one of `kind` arrives.
+    pub async fn until_type(&mut self, kind: &str) -> Value {
+        self.until(|f| f["type"] == kind).await
+    }
+
+    /// Joins and returns the `joined` frame (replayed messages follow it).
+    pub async fn join(&mut self, room: &str, since: Option<i64>) -> Value {
+        let mut frame = json!({"type": "join", "room": room});
+        if let Some(since) = since {
+            frame["since"] = json!(since);
+        }
+        self.send(frame).await;
+        self.until(|f| f["type"] == "joined" && f["room"] == room)
+            .await
+    }
+
+    /// Sends a message and returns its ack.
+    pub async fn post(&mut self, room: &str, client_id: &str, body: &str) -> Value {
+        self.send(json!({"type": "send", "room": room, "client_id": client_id, "body": body}))
+            .await;
+        self.until(|f| (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == client_id)
+            .await
+    }
+
+    /// Collects the next `n` messages of `room`.
+    pub async fn messages(&mut self, room: &str, n: usize) -> Vec<Value> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            out.push(
+                self.until(|f| f["type"] == "message" && f["room"] == room)
+                    .await,
+            );
+        }
+        out
+    }
+
+    /// A ping answered by a pong proves the connection still works.
+    pub async fn assert_alive(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.until_type("pong").await;
+    }
+
+    /// Waits for the server to close the connection and returns the close code.
+    pub async fn close_code(&mut self) -> Option<CloseCode> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("no close in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
+pub fn seqs(messages: &[Value]) -> Vec<i64> {
+    messages
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect()
+}
