@@ -136,7 +136,7 @@ pub struct Live {
     pub notice: RwSignal<Option<String>>,
     rooms: RwSignal<HashMap<String, RoomState>>,
     owner: StoredValue<Owner>,
-    outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>, LocalStorage>,
+    outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>>,
     started: StoredValue<bool>,
 }
 
@@ -149,7 +149,8 @@ impl Live {
             notice: RwSignal::new(None),
             rooms: RwSignal::new(HashMap::new()),
             owner: StoredValue::new(Owner::current().expect("Live is created inside the app")),
-            outbox: StoredValue::new_local(None),
+            // Thread-safe storage: the server renders with this type too, on any thread.
+            outbox: StoredValue::new(None),
             started: StoredValue::new(false),
         };
         provide_context(live);

@@ -12,7 +12,7 @@ export class OwnServer {
   constructor() {
     this.port = execFileSync(process.execPath, [
       '-e',
-      "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
+      "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})",
     ])
       .toString()
       .trim();
