@@ -84,10 +84,12 @@ test('two people chat live both ways, see who is online and typing, and scroll b
   await expect(log(alice.page).getByText('seed message 1', { exact: true })).toBeVisible();
   await expect(log(alice.page).getByRole('button', { name: 'Load older messages' })).toHaveCount(0);
 
-  // Bob leaves: Alice sees him go.
-  await bob.context.close();
-  await expect(online(alice.page).getByText(bob.name)).toHaveCount(0);
+  // Alice leaves the room: she lands in #general and Bob sees her go.
+  await alice.page.getByRole('button', { name: 'Leave room' }).click();
+  await expect(alice.page).toHaveURL(/\/r\/general$/);
+  await expect(online(bob.page).getByText(alice.name)).toHaveCount(0);
   expect(errors).toEqual([]);
+  await bob.context.close();
   await alice.context.close();
 });
 

@@ -143,6 +143,12 @@ async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
     alice.post(ROOM, "live", "live now").await;
     let live = bob.messages(ROOM, 1).await;
     assert_eq!(live[0]["seq"], last_seen + 21);
+
+    // A `since` beyond the end (remembered from a database since reset) still goes live.
+    let mut carol = Client::new_user(&server, "carol").await;
+    carol.join(ROOM, Some(1_000_000)).await;
+    alice.post(ROOM, "future", "after a reset").await;
+    assert_eq!(carol.messages(ROOM, 1).await[0]["client_id"], "future");
 }
 
 async fn catch_up_survives_a_server_restart(url: String) {

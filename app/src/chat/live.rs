@@ -207,6 +207,23 @@ impl Live {
         }
     }
 
+    /// Leaves `name`: no more traffic from it, and the user is no longer a member.
+    pub fn leave(&self, name: &str) {
+        let state = self.room(name);
+        self.send_frame(&ClientFrame::Leave {
+            room: name.to_string(),
+        });
+        state.joined.set(false);
+        state.online.set(BTreeSet::new());
+        state.typing.set(BTreeMap::new());
+        if self
+            .active
+            .with_untracked(|active| active.as_deref() == Some(name))
+        {
+            self.active.set(None);
+        }
+    }
+
     /// Posts `body`; it shows at once as pending and turns normal when the server echoes it.
     pub fn post(&self, room: &str, body: String) {
         let client_id = new_client_id();

@@ -271,6 +271,29 @@ fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl Into
             <header class="room-header">
                 <h1 id="room-title">{format!("#{name}")}</h1>
                 <p class="topic">{topic}</p>
+                {
+                    let name = name.clone();
+                    let navigate = leptos_router::hooks::use_navigate();
+                    move || {
+                        let name = name.clone();
+                        let navigate = navigate.clone();
+                        (hydrated.get() && name != DEFAULT_ROOM)
+                            .then(|| {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="link-button leave"
+                                        on:click=move |_| {
+                                            live.leave(&name);
+                                            navigate(&format!("/r/{DEFAULT_ROOM}"), Default::default());
+                                        }
+                                    >
+                                        "Leave room"
+                                    </button>
+                                }
+                            })
+                    }
+                }
             </header>
             <ConnectionBanner />
             <div

@@ -361,7 +361,12 @@ impl Connection {
             online,
         })
         .await?;
-        let baseline = since.unwrap_or_else(|| first.first().map_or(last_seq, |m| m.seq - 1));
+        // A `since` beyond the room's end (a client remembering a database since reset)
+        // counts from the end, or it would drop every live message as already seen.
+        let baseline = match since {
+            Some(since) => since.min(last_seq),
+            None => first.first().map_or(last_seq, |m| m.seq - 1),
+        };
         self.joined.insert(
             room.name.clone(),
             Joined {
