@@ -54,17 +54,22 @@ pub fn use_session() -> Session {
     expect_context::<Session>()
 }
 
-/// The error to show beside the form of `action`: that of its last submission in this
-/// page, or else one passed back in the URL after a plain (no-wasm) form post. Call it
+/// The error of a plain (no-wasm) form post of `S`, passed back in the URL. Call it
 /// inside the routes, where the router provides the URL's error.
+pub fn url_error<S: ServerFn<Error = ApiError>>() -> Option<String> {
+    use_context::<ServerActionError>()
+        .filter(|error| error.path() == S::PATH)
+        .map(|error| ServerFnUrlError::<ApiError>::decode_err(error.err()).to_string())
+}
+
+/// The error to show beside the form of `action`: that of its last submission in this
+/// page, or else one passed back in the URL ([`url_error`]).
 pub fn form_error<S>(action: ServerAction<S>) -> Signal<Option<String>>
 where
     S: ServerFn<Error = ApiError> + Clone + Send + Sync + 'static,
     S::Output: Clone + Send + Sync + 'static,
 {
-    let from_url = use_context::<ServerActionError>()
-        .filter(|error| error.path() == S::PATH)
-        .map(|error| ServerFnUrlError::<ApiError>::decode_err(error.err()).to_string());
+    let from_url = url_error::<S>();
     Signal::derive(move || match action.value().get() {
         Some(result) => result.err().map(|error| error.to_string()),
         None => from_url.clone(),

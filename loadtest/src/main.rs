@@ -215,25 +215,24 @@ async fn ingest(url: &str, senders: usize, rooms: usize, window: usize, seconds:
     }
     let elapsed = started.elapsed().as_secs_f64();
     let acked = acked.load(Ordering::Relaxed);
+    let errors = errors.load(Ordering::Relaxed);
     let latency = latency.lock().unwrap();
-    println!(
-        "ingest: {:.0} durable messages/s ({acked} in {elapsed:.1} s), post→ack p50 {:.1} ms p99 {:.1} ms, {} errors",
-        acked as f64 / elapsed,
+    let per_second = acked as f64 / elapsed;
+    let (p50, p99, p999) = (
         micros(&latency, 0.5),
         micros(&latency, 0.99),
-        errors.load(Ordering::Relaxed)
+        micros(&latency, 0.999),
+    );
+    println!(
+        "ingest: {per_second:.0} durable messages/s ({acked} in {elapsed:.1} s), post→ack p50 {p50:.1} ms p99 {p99:.1} ms, {errors} errors"
     );
     println!("| senders | rooms | window | messages/s | p50 ms | p99 ms | p99.9 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| {senders} | {rooms} | {window} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        acked as f64 / elapsed,
-        micros(&latency, 0.5),
-        micros(&latency, 0.99),
-        micros(&latency, 0.999),
+        "| {senders} | {rooms} | {window} | {per_second:.0} | {p50:.1} | {p99:.1} | {p999:.1} | {:.1} |",
         latency.max() as f64 / 1000.0
     );
-    if acked == 0 || errors.load(Ordering::Relaxed) > 0 {
+    if acked == 0 || errors > 0 {
         eprintln!("ingest: FAILED (nothing acknowledged, or refusals)");
         std::process::exit(1);
     }
@@ -332,30 +331,25 @@ async fn fanout(url: &str, members: usize, senders: usize, rate: u64, seconds: u
     }
     let elapsed = started.elapsed().as_secs_f64();
     let latency = latency.lock().unwrap();
-    let delivered = delivered.load(Ordering::Relaxed);
-    println!(
-        "fanout: {:.0} deliveries/s to {members} members at {rate} posts/s, send→receive p50 {:.1} ms p99 {:.1} ms p99.9 {:.1} ms, lost {}, duplicated {}",
-        delivered as f64 / elapsed,
+    let per_second = delivered.load(Ordering::Relaxed) as f64 / elapsed;
+    let (p50, p99, p999) = (
         micros(&latency, 0.5),
         micros(&latency, 0.99),
         micros(&latency, 0.999),
+    );
+    let (lost, duplicated) = (
         lost.load(Ordering::Relaxed),
-        duplicated.load(Ordering::Relaxed)
+        duplicated.load(Ordering::Relaxed),
+    );
+    println!(
+        "fanout: {per_second:.0} deliveries/s to {members} members at {rate} posts/s, send→receive p50 {p50:.1} ms p99 {p99:.1} ms p99.9 {p999:.1} ms, lost {lost}, duplicated {duplicated}"
     );
     println!(
         "| members | posts/s | deliveries/s | p50 ms | p99 ms | p99.9 ms | lost | duplicated |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    println!(
-        "| {members} | {rate} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
-        delivered as f64 / elapsed,
-        micros(&latency, 0.5),
-        micros(&latency, 0.99),
-        micros(&latency, 0.999),
-        lost.load(Ordering::Relaxed),
-        duplicated.load(Ordering::Relaxed)
-    );
-    if lost.load(Ordering::Relaxed) + duplicated.load(Ordering::Relaxed) > 0 {
+    println!("| {members} | {rate} | {per_second:.0} | {p50:.1} | {p99:.1} | {p999:.1} | {lost} | {duplicated} |");
+    if lost + duplicated > 0 {
         eprintln!("fanout: FAILED (messages lost or duplicated)");
         std::process::exit(1);
     }

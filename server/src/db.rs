@@ -69,6 +69,22 @@ macro_rules! with_pool {
     };
 }
 
+/// Runs an `INSERT` (the same sqlx query expression on either pool) and evaluates to
+/// the new row's id: the two dialects report it differently.
+#[macro_export]
+macro_rules! insert_id {
+    ($db:expr, $query:expr) => {
+        match $db {
+            $crate::db::Db::MySql(pool) => {
+                let done = $query.execute(pool).await?;
+                i64::try_from(done.last_insert_id())
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+            }
+            $crate::db::Db::Sqlite(pool) => $query.execute(pool).await?.last_insert_rowid(),
+        }
+    };
+}
+
 impl Db {
     /// Opens a pool for `url`, creating a SQLite file (and its directory) if needed.
     /// Does not migrate: call [`Db::migrate`].

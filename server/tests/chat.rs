@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{
-    ws::{seqs, token_for, Client},
+    ws::{second_token_for, seqs, token_for, Client},
     TestServer,
 };
 use futures_util::SinkExt;
@@ -75,7 +75,7 @@ async fn a_resend_gets_the_original_ack_and_stores_nothing(url: String) {
     let again = alice.post(ROOM, "retry-me", "once only").await;
     assert_eq!(first, again);
     // Even from another connection (a retry after a reconnect).
-    let token = token_for_existing(&server, "alice").await;
+    let token = second_token_for(&server, "alice").await;
     let mut alice_again = Client::connect(&server, &token).await;
     let third = alice_again.post(ROOM, "retry-me", "once only").await;
     assert_eq!(first, third);
@@ -92,20 +92,6 @@ async fn a_resend_gets_the_original_ack_and_stores_nothing(url: String) {
         delivered[1]["client_id"], "after",
         "the resend was not delivered twice"
     );
-}
-
-async fn token_for_existing(server: &TestServer, username: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/login"))
-        .form(&[
-            ("username", username),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
 }
 
 /// Flags that lift the flood guard, for tests that post faster than a person.

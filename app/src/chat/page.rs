@@ -1,7 +1,7 @@
-use leptos::{prelude::*, server::ServerActionError};
+use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use server_fn::{error::ServerFnUrlError, ServerFn};
+use server_fn::ServerFn;
 
 use super::{
     live::{new_client_id, now_ms, typing_sentence, Live, PendingState, Status},
@@ -13,7 +13,7 @@ use crate::{
     rooms::{
         history, list_rooms, rules::DEFAULT_ROOM, CreateRoom, HistoryPage, PostMessage, RoomSummary,
     },
-    session::{form_error, use_session},
+    session::{form_error, url_error, use_session},
 };
 
 /// `/r/:room`: the chat. Server-rendered with the room's recent history (so it reads
@@ -188,13 +188,6 @@ fn Sidebar(
             </details>
         </nav>
     }
-}
-
-/// The error of a plain-form post of `S` passed back in the URL (no-JS composer).
-fn url_error<S: ServerFn<Error = ApiError>>() -> Option<String> {
-    use_context::<ServerActionError>()
-        .filter(|error| error.path() == S::PATH)
-        .map(|error| ServerFnUrlError::<ApiError>::decode_err(error.err()).to_string())
 }
 
 #[component]

@@ -1,7 +1,7 @@
 //! The SQL behind accounts and sessions. Both dialects share every statement except
 //! reading back an inserted id.
 
-use crate::{db::Db, with_pool};
+use crate::{db::Db, insert_id, with_pool};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Credentials {
@@ -26,27 +26,13 @@ pub async fn insert_user(
     password_hash: &str,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    const SQL: &str = "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)";
-    Ok(match db {
-        Db::MySql(pool) => {
-            let done = sqlx::query(SQL)
-                .bind(username)
-                .bind(password_hash)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            i64::try_from(done.last_insert_id()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
-        }
-        Db::Sqlite(pool) => {
-            let done = sqlx::query(SQL)
-                .bind(username)
-                .bind(password_hash)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            done.last_insert_rowid()
-        }
-    })
+    Ok(insert_id!(
+        db,
+        sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+    ))
 }
 
 pub async fn credentials(db: &Db, username: &str) -> Result<Option<Credentials>, sqlx::Error> {

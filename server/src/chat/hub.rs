@@ -50,6 +50,18 @@ impl Event {
     pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
         Utf8Bytes::from(serde_json::to_string(frame).expect("frames always serialise"))
     }
+
+    fn presence(room: &str, user: &str, online: bool) -> Event {
+        let frame = ServerFrame::Presence {
+            room: room.to_string(),
+            user: user.to_string(),
+            online,
+        };
+        Event {
+            seq: None,
+            frame: Event::encode(&frame),
+        }
+    }
 }
 
 struct Room {
@@ -111,15 +123,7 @@ impl Hub {
         let count = state.online.entry(user.to_string()).or_default();
         *count += 1;
         if *count == 1 {
-            let frame = ServerFrame::Presence {
-                room: room.to_string(),
-                user: user.to_string(),
-                online: true,
-            };
-            let _ = state.tx.send(Event {
-                seq: None,
-                frame: Event::encode(&frame),
-            });
+            let _ = state.tx.send(Event::presence(room, user, true));
         }
         let mut online: Vec<String> = state.online.keys().cloned().collect();
         online.sort();
@@ -139,15 +143,7 @@ impl Hub {
         if *count == 0 {
             state.online.remove(user);
             state.typing.remove(user);
-            let frame = ServerFrame::Presence {
-                room: room.to_string(),
-                user: user.to_string(),
-                online: false,
-            };
-            let _ = state.tx.send(Event {
-                seq: None,
-                frame: Event::encode(&frame),
-            });
+            let _ = state.tx.send(Event::presence(room, user, false));
         }
     }
 

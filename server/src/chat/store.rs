@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
-use crate::{db::Db, with_pool};
+use crate::{db::Db, insert_id, with_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RoomRow {
@@ -76,29 +76,14 @@ pub async fn create_room(
     created_by: Option<i64>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
-    const SQL: &str = "INSERT INTO rooms (name, topic, created_by, created_at) VALUES (?, ?, ?, ?)";
-    Ok(match db {
-        Db::MySql(pool) => {
-            let done = sqlx::query(SQL)
-                .bind(name)
-                .bind(topic)
-                .bind(created_by)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            i64::try_from(done.last_insert_id()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
-        }
-        Db::Sqlite(pool) => {
-            let done = sqlx::query(SQL)
-                .bind(name)
-                .bind(topic)
-                .bind(created_by)
-                .bind(now)
-                .execute(pool)
-                .await?;
-            done.last_insert_rowid()
-        }
-    })
+    Ok(insert_id!(
+        db,
+        sqlx::query("INSERT INTO rooms (name, topic, created_by, created_at) VALUES (?, ?, ?, ?)")
+            .bind(name)
+            .bind(topic)
+            .bind(created_by)
+            .bind(now)
+    ))
 }
 
 /// Makes sure the default room exists (idempotent, safe to race).

@@ -47,17 +47,10 @@ impl Writer {
         room: String,
         author: String,
     ) -> Result<Outcome, ApiError> {
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
-            message,
-            room,
-            author,
-            reply,
-        };
-        if self.tx.send(request).await.is_err() {
-            return Err(ApiError::Internal);
-        }
-        answer.await.unwrap_or(Err(ApiError::Internal))
+        self.submit(message, room, author)
+            .await
+            .await
+            .unwrap_or(Err(ApiError::Internal))
     }
 
     /// Like [`Writer::store`], but returns at once with a receiver for the outcome, so a

@@ -213,6 +213,28 @@ impl Connection {
         .await
     }
 
+    /// The room called `name`, or `None` once the client has been told why not.
+    async fn room_or_refuse(
+        &self,
+        name: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<RoomRef>, End> {
+        let (code, message) = match self.chat.room(name).await {
+            Ok(Some(room)) => return Ok(Some(room)),
+            Ok(None) => (
+                ErrorCode::UnknownRoom,
+                format!("There is no room named {name:?}."),
+            ),
+            Err(_) => (
+                ErrorCode::Internal,
+                "The room could not be reached; try again.".to_string(),
+            ),
+        };
+        self.refuse_about(code, message, Some(name), client_id)
+            .await?;
+        Ok(None)
+    }
+
     async fn on_text(
         &mut self,
         text: &str,
@@ -291,28 +313,8 @@ impl Connection {
                 )
                 .await;
         }
-        let room = match self.chat.room(&name).await {
-            Ok(Some(room)) => room,
-            Ok(None) => {
-                return self
-                    .refuse_about(
-                        ErrorCode::UnknownRoom,
-                        format!("There is no room named {name:?}."),
-                        Some(&name),
-                        None,
-                    )
-                    .await
-            }
-            Err(_) => {
-                return self
-                    .refuse_about(
-                        ErrorCode::Internal,
-                        "Could not join; try again.",
-                        Some(&name),
-                        None,
-                    )
-                    .await
-            }
+        let Some(room) = self.room_or_refuse(&name, None).await? else {
+            return Ok(());
         };
 
         // Subscribe before reading the database: whatever is stored from here on is in
@@ -495,28 +497,8 @@ impl Connection {
                     .await
             }
         };
-        let target = match self.chat.room(&room).await {
-            Ok(Some(target)) => target,
-            Ok(None) => {
-                return self
-                    .refuse_about(
-                        ErrorCode::UnknownRoom,
-                        format!("There is no room named {room:?}."),
-                        Some(&room),
-                        Some(&client_id),
-                    )
-                    .await
-            }
-            Err(_) => {
-                return self
-                    .refuse_about(
-                        ErrorCode::Internal,
-                        "Could not send; retry.",
-                        Some(&room),
-                        Some(&client_id),
-                    )
-                    .await
-            }
+        let Some(target) = self.room_or_refuse(&room, Some(&client_id)).await? else {
+            return Ok(());
         };
         if !self
             .chat

@@ -17,10 +17,9 @@ use super::TestServer;
 /// Long enough for a busy CI machine; a test waiting this long has failed.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Registers `username` and returns its bearer token.
-pub async fn token_for(server: &TestServer, username: &str) -> String {
+async fn session_token(server: &TestServer, endpoint: &str, username: &str) -> String {
     let response = reqwest::Client::new()
-        .post(server.url("/api/register"))
+        .post(server.url(&format!("/api/{endpoint}")))
         .form(&[
             ("username", username),
             ("password", "correct horse battery"),
@@ -30,11 +29,21 @@ pub async fn token_for(server: &TestServer, username: &str) -> String {
         .unwrap();
     assert!(
         response.status().is_success(),
-        "registering {username}: {}",
+        "{endpoint} {username}: {}",
         response.status()
     );
     let body: Value = response.json().await.unwrap();
     body["token"].as_str().unwrap().to_string()
+}
+
+/// Registers `username` and returns its bearer token.
+pub async fn token_for(server: &TestServer, username: &str) -> String {
+    session_token(server, "register", username).await
+}
+
+/// Logs an existing `username` in again: a second session.
+pub async fn second_token_for(server: &TestServer, username: &str) -> String {
+    session_token(server, "login", username).await
 }
 
 pub struct Client {
