@@ -17,3 +17,4 @@ done
 url="http://127.0.0.1:$port"
 "$target/debug/loadtest" --url "$url" ingest --senders 2 --rooms 1 --window 4 --seconds 1
 "$target/debug/loadtest" --url "$url" fanout --members 3 --senders 1 --rate 20 --seconds 1
+"$target/debug/loadtest" --url "$url" connections --count 20 --rate 200 --hold 1 --server-pid "$server"

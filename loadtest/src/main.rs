@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release -p loadtest -- ingest --url http://127.0.0.1:3000 --senders 50 --seconds 10
 //! cargo run --release -p loadtest -- fanout --url http://127.0.0.1:3000 --members 100 --rate 1000 --seconds 30
+//! cargo run --release -p loadtest -- connections --url http://127.0.0.1:3000 --count 5000 --server-pid $(pgrep -f target/release/server)
 //! ```
 //!
 //! Each scenario prints a one-line summary and a table. See docs/benchmarks.md.
@@ -50,6 +51,21 @@ enum Scenario {
         window: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// N authenticated idle connections opened at a set rate and held: connect rate and
+    /// the server's resident memory per connection (with `--server-pid`).
+    Connections {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// New connections per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds to hold them all open before measuring.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+        /// The server's process id, to read its RSS from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// M members in one room, S senders posting at a fixed total rate: deliveries per
     /// second, send→receive latency, lost and duplicated messages.
@@ -355,6 +371,72 @@ async fn fanout(url: &str, members: usize, senders: usize, rate: u64, seconds: u
     }
 }
 
+/// Resident memory of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn connections(url: &str, count: usize, rate: u64, hold: u64, server_pid: Option<u32>) {
+    let http = reqwest::Client::new();
+    let token = register(&http, url, &format!("lt{}-idle", run_id())).await;
+    let before = server_pid.and_then(rss_kib);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        tick.tick().await;
+        let mut socket = connect(url, &token).await;
+        // The hello proves the server authenticated and set up the connection.
+        let hello = next_json(&mut socket).await.unwrap_or_default();
+        assert_eq!(hello["type"], "hello", "{hello}");
+        sockets.push(socket);
+    }
+    let ramp = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let after = server_pid.and_then(rss_kib);
+    // Every connection must still be alive after the hold.
+    let mut alive = 0;
+    for socket in &mut sockets {
+        socket
+            .send(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .ok();
+    }
+    for socket in &mut sockets {
+        while let Some(frame) = next_json(socket).await {
+            if frame["type"] == "pong" {
+                alive += 1;
+                break;
+            }
+        }
+    }
+    let per_connection = match (before, after) {
+        (Some(before), Some(after)) => format!(
+            "{:.1} KiB",
+            after.saturating_sub(before) as f64 / count as f64
+        ),
+        _ => "n/a (no --server-pid)".to_string(),
+    };
+    println!(
+        "connections: {alive}/{count} held for {hold} s, opened at {:.0}/s, server RSS per connection {per_connection}",
+        count as f64 / ramp
+    );
+    println!("| connections | connect rate /s | alive after hold | RSS before KiB | RSS after KiB | per connection |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {count} | {:.0} | {alive} | {} | {} | {per_connection} |",
+        count as f64 / ramp,
+        before.map_or("n/a".into(), |v| v.to_string()),
+        after.map_or("n/a".into(), |v| v.to_string()),
+    );
+    if alive != count {
+        eprintln!("connections: FAILED ({} connections died)", count - alive);
+        std::process::exit(1);
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -366,6 +448,12 @@ async fn main() {
             window,
             seconds,
         } => ingest(url, senders, rooms.max(1), window.max(1), seconds).await,
+        Scenario::Connections {
+            count,
+            rate,
+            hold,
+            server_pid,
+        } => connections(url, count.max(1), rate.max(1), hold, server_pid).await,
         Scenario::Fanout {
             members,
             senders,
