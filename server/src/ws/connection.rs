@@ -256,11 +256,14 @@ impl Connection {
             ClientFrame::Ping {} => self.send(&ServerFrame::Pong).await,
             ClientFrame::Join { room, since } => self.join(room, since, feeds).await,
             ClientFrame::Leave { room } => {
-                if self.joined.remove(&room).is_some() {
+                if let Some(left) = self.joined.remove(&room) {
                     feeds.remove(&room);
                     self.chat.hub.leave(&room, &self.user.username);
-                    if let Err(error) = self.room_and_user(&room).await {
-                        tracing::warn!(?error, "recording a leave failed");
+                    // Membership is what member counts show; the leave itself already happened.
+                    if let Err(error) =
+                        store::remove_member(&self.chat.db, left.room.id, self.user.id).await
+                    {
+                        tracing::warn!(%error, "recording a leave failed");
                     }
                 }
                 Ok(())
@@ -287,14 +290,6 @@ impl Connection {
                 body,
             } => self.post(room, client_id, body, acking).await,
         }
-    }
-
-    /// Records that the user left `room` (membership is what member counts show).
-    async fn room_and_user(&self, room: &str) -> Result<(), ApiError> {
-        let room = self.chat.existing_room(room).await?;
-        store::remove_member(&self.chat.db, room.id, self.user.id)
-            .await
-            .map_err(|_| ApiError::Internal)
     }
 
     async fn join(
