@@ -85,12 +85,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (in_use, mut released) = tokio::sync::mpsc::channel::<()>(1);
     let limits = chat::hub::Limits {
         room_buffer: config.room_buffer,
         send_rate: config.send_rate,
         send_burst: config.send_burst,
     };
-    let chat = chat::Chat::start(db.clone(), limits, stopping)
+    let chat = chat::Chat::start(db.clone(), limits, stopping, in_use)
         .await
         .map_err(|source| StartupError::Database(DbError::Query(source)))?;
     let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
@@ -114,6 +115,13 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         })
         .await
         .map_err(StartupError::Serve)?;
+    // Give the sockets, already told to close, a moment to send their close frames.
+    if tokio::time::timeout(Duration::from_secs(5), released.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after 5 s; closing anyway");
+    }
     sweeper.abort();
 
     db.close().await;

@@ -47,6 +47,9 @@ pub struct Chat {
     pub writer: Writer,
     /// Turns true when the server begins shutting down; connections then close politely.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Never sent on: the channel closes when the last `Chat` (held by every open
+    /// connection) is dropped, which is how shutdown knows the sockets are done.
+    _in_use: tokio::sync::mpsc::Sender<()>,
     /// Room ids by name. Rooms are never renamed or deleted, so entries never go stale.
     room_ids: Mutex<HashMap<String, i64>>,
 }
@@ -57,6 +60,7 @@ impl Chat {
         db: Db,
         limits: hub::Limits,
         stopping: tokio::sync::watch::Receiver<bool>,
+        in_use: tokio::sync::mpsc::Sender<()>,
     ) -> Result<Arc<Chat>, sqlx::Error> {
         store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
         let hub = Hub::new(limits);
@@ -66,6 +70,7 @@ impl Chat {
             hub,
             writer,
             stopping,
+            _in_use: in_use,
             room_ids: Mutex::new(HashMap::new()),
         }))
     }
