@@ -191,26 +191,32 @@ pub async fn store_batch(
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
 
-        // 1. What was stored before, by idempotency key.
-        let mut existing: HashMap<(i64, String), MessageRow> = HashMap::new();
+        // 1. What was stored before, by idempotency key. Two IN lists use the
+        //    (author_id, client_id) index as ranges; a long chain of ORed pairs made
+        //    MariaDB scan. The cross product may match pairs not in the batch, which
+        //    are simply never looked up.
+        let mut authors: Vec<i64> = batch.iter().map(|m| m.author_id).collect();
+        authors.sort_unstable();
+        authors.dedup();
         let mut query = QueryBuilder::new(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
-             JOIN users u ON u.id = m.author_id WHERE "
+             JOIN users u ON u.id = m.author_id WHERE m.author_id IN ("
         ));
-        for (i, message) in batch.iter().enumerate() {
-            if i > 0 {
-                query.push(" OR ");
-            }
-            query.push("(m.author_id = ");
-            query.push_bind(message.author_id);
-            query.push(" AND m.client_id = ");
-            query.push_bind(message.client_id.as_str());
-            query.push(")");
+        let mut ids = query.separated(", ");
+        for author in &authors {
+            ids.push_bind(*author);
         }
+        query.push(") AND m.client_id IN (");
+        let mut ids = query.separated(", ");
+        for message in batch {
+            ids.push_bind(message.client_id.as_str());
+        }
+        query.push(")");
         let found: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-        for row in found {
-            existing.insert((row.author_id, row.client_id.clone()), row);
-        }
+        let existing: HashMap<(i64, String), MessageRow> = found
+            .into_iter()
+            .map(|row| ((row.author_id, row.client_id.clone()), row))
+            .collect();
 
         // 2. Which messages are new (first of their key in the batch), counted per room.
         let mut first_index: HashMap<(i64, &str), usize> = HashMap::new();
