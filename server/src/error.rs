@@ -22,6 +22,13 @@ pub enum AppError {
     Forbidden(String),
 }
 
+/// Logs the detail of a server-side failure and gives the caller only the generic
+/// [`app::error::ApiError::Internal`], which carries no SQL, paths or secrets.
+pub fn internal(context: &str, error: impl std::fmt::Display) -> app::error::ApiError {
+    tracing::error!(%error, "{context}");
+    app::error::ApiError::Internal
+}
+
 impl AppError {
     pub fn status_code(&self) -> StatusCode {
         match self {

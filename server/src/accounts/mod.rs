@@ -1,7 +1,6 @@
 //! Accounts and sessions: the server's implementation of [`app::accounts::ssr::AccountService`].
 
 use std::{
-    fmt::Display,
     net::IpAddr,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -15,7 +14,7 @@ use app::{
 };
 use async_trait::async_trait;
 
-use crate::db::Db;
+use crate::{db::Db, error::internal};
 
 /// Argon2id hashing and verification off the async threads.
 pub mod password;
@@ -42,12 +41,6 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// Logs the detail of a server-side failure and gives the caller only a generic error.
-fn internal(context: &str, error: impl Display) -> ApiError {
-    tracing::error!(%error, "{context}");
-    ApiError::Internal
 }
 
 fn wrong_credentials() -> ApiError {

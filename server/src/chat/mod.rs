@@ -14,7 +14,7 @@ use app::{
 };
 use async_trait::async_trait;
 
-use crate::{accounts::now_ms, db::Db};
+use crate::{accounts::now_ms, db::Db, error::internal};
 
 /// Per-room broadcast, presence, typing and rate limits.
 pub mod hub;
@@ -34,11 +34,6 @@ use writer::{to_wire, Writer};
 pub struct RoomRef {
     pub id: i64,
     pub name: String,
-}
-
-fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "{context}");
-    ApiError::Internal
 }
 
 pub struct Chat {

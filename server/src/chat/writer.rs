@@ -41,26 +41,14 @@ impl Writer {
     }
 
     /// Stores a message (or finds the original of a resend) and, when new, publishes it.
+    /// Connections await this inside their own set of pending acks, so they keep
+    /// reading while their messages wait for the next commit.
     pub async fn store(
         &self,
         message: NewMessage,
         room: String,
         author: String,
     ) -> Result<Outcome, ApiError> {
-        self.submit(message, room, author)
-            .await
-            .await
-            .unwrap_or(Err(ApiError::Internal))
-    }
-
-    /// Like [`Writer::store`], but returns at once with a receiver for the outcome, so a
-    /// connection can keep reading while its messages are being stored.
-    pub async fn submit(
-        &self,
-        message: NewMessage,
-        room: String,
-        author: String,
-    ) -> oneshot::Receiver<Result<Outcome, ApiError>> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             message,
@@ -68,10 +56,10 @@ impl Writer {
             author,
             reply,
         };
-        if let Err(mpsc::error::SendError(request)) = self.tx.send(request).await {
-            let _ = request.reply.send(Err(ApiError::Internal));
+        if self.tx.send(request).await.is_err() {
+            return Err(ApiError::Internal);
         }
-        answer
+        answer.await.unwrap_or(Err(ApiError::Internal))
     }
 }
 

@@ -513,8 +513,7 @@ impl Connection {
         let writer = self.chat.writer.clone();
         let author = self.user.username.clone();
         acking.push(Box::pin(async move {
-            let outcome = writer.submit(message, target.name, author).await;
-            (client_id, outcome.await.unwrap_or(Err(ApiError::Internal)))
+            (client_id, writer.store(message, target.name, author).await)
         }));
         Ok(())
     }
