@@ -15,6 +15,7 @@ for _ in $(seq 1 100); do
   sleep 0.2 # the server has no readiness signal to wait on other than its log line
 done
 url="http://127.0.0.1:$port"
-"$target/debug/loadtest" --url "$url" ingest --senders 2 --rooms 1 --window 4 --seconds 1
-"$target/debug/loadtest" --url "$url" fanout --members 3 --senders 1 --rate 20 --seconds 1
-"$target/debug/loadtest" --url "$url" connections --count 20 --rate 200 --hold 1 --server-pid "$server"
+"$target/debug/loadtest" --url "$url" ingest --senders 2 --rooms 1 --window 4 --seconds 1 --server-pid "$server"
+"$target/debug/loadtest" --url "$url" ingest --senders 2 --rooms 2 --rate 50 --seconds 1
+"$target/debug/loadtest" --url "$url" fanout --members 3 --senders 2 --rate 20,40 --seconds 1 --server-pid "$server"
+"$target/debug/loadtest" --url "$url" connections --count 20 --rate 200 --hold 1 --procs 2 --server-pid "$server"

@@ -27,7 +27,7 @@ phase "build (server + wasm)" cargo leptos build $BANTER_LEPTOS_ARGS
 phase "clippy (server)" as_leptos cargo clippy -p server -p app -p loadtest --all-targets --features app/ssr -- -D warnings
 phase "clippy (wasm)" as_leptos cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 phase "services" scripts/services.sh
-phase "unit + integration tests" as_leptos cargo test -p app -p server --features app/ssr --tests
+phase "unit + integration tests" as_leptos cargo test -p app -p server -p loadtest --features app/ssr --tests
 phase "browser tests" env --chdir=end2end npx playwright test
 phase "load generator build" as_leptos cargo build -p loadtest
 phase "load generator smoke run" scripts/loadtest-smoke.sh

@@ -1,0 +1,306 @@
+//! `fanout`: M members in one room and S senders posting at a fixed total rate, one
+//! step per rate. Every message carries its send time; every member must receive every
+//! message exactly once.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{
+    client::{self, Frame},
+    procstat::CpuMeter,
+    report,
+};
+
+pub struct Args {
+    pub members: usize,
+    pub senders: usize,
+    pub rates: Vec<u64>,
+    pub seconds: u64,
+    pub server_pid: Option<u32>,
+}
+
+struct Step {
+    rate: u64,
+    deliveries_per_second: f64,
+    latency: Histogram<u64>,
+    lost: u64,
+    duplicated: u64,
+    refused: u64,
+    server_cpu: Option<f64>,
+    generator_cpu: Option<f64>,
+    elapsed: f64,
+    deliveries: u64,
+}
+
+/// Runs every step; `false` when any lost or duplicated a message.
+pub async fn run(url: &str, args: Args) -> bool {
+    let http = reqwest::Client::new();
+    let run = client::run_id();
+    let owner = client::register(&http, url, &format!("lt{run}-owner")).await;
+    // Members share a handful of accounts: connections, not registrations, are measured.
+    let mut tokens = Vec::new();
+    for m in 0..args.members.clamp(1, 10) {
+        tokens.push(client::register(&http, url, &format!("lt{run}-m{m}")).await);
+    }
+    let mut steps = Vec::new();
+    for (i, &rate) in args.rates.iter().enumerate() {
+        let room = format!("lt{run}-fan{i}");
+        client::create_room(&http, url, &owner, &room).await;
+        let step = step(url, &args, &tokens, &room, i, rate).await;
+        println!(
+            "fanout: {:.0} deliveries/s to {} members at {} posts/s, send→receive p50 {:.1} ms p99 {:.1} ms p99.9 {:.1} ms, lost {}, duplicated {}",
+            step.deliveries_per_second,
+            args.members,
+            rate,
+            report::ms(&step.latency, 0.5),
+            report::ms(&step.latency, 0.99),
+            report::ms(&step.latency, 0.999),
+            step.lost,
+            step.duplicated,
+        );
+        steps.push(step);
+    }
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            vec![
+                args.members.to_string(),
+                s.rate.to_string(),
+                format!("{:.0}", s.deliveries_per_second),
+                format!("{:.1}", report::ms(&s.latency, 0.5)),
+                format!("{:.1}", report::ms(&s.latency, 0.99)),
+                format!("{:.1}", report::ms(&s.latency, 0.999)),
+                s.lost.to_string(),
+                s.duplicated.to_string(),
+                report::or_na(
+                    s.server_cpu
+                        .map(|cpu| format!("{:.2} µs", cpu * 1e6 / s.deliveries.max(1) as f64)),
+                ),
+                report::or_na(
+                    s.server_cpu
+                        .map(|cpu| format!("{:.0} %", 100.0 * cpu / s.elapsed)),
+                ),
+                report::or_na(
+                    s.generator_cpu
+                        .map(|cpu| format!("{:.0} %", 100.0 * cpu / s.elapsed)),
+                ),
+            ]
+        })
+        .collect();
+    report::table(
+        &[
+            "members",
+            "posts/s",
+            "deliveries/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "lost",
+            "duplicated",
+            "server CPU per delivery",
+            "server CPU",
+            "generator CPU",
+        ],
+        &rows,
+    );
+    let refused: u64 = steps.iter().map(|s| s.refused).sum();
+    if refused > 0 {
+        eprintln!("fanout: the server refused {refused} posts (is the flood guard lifted?)");
+    }
+    steps.iter().all(|s| s.lost + s.duplicated == 0)
+}
+
+/// Parses the client ids senders give, `f{step}-{sender}-{n}`, into one number. The step
+/// is part of the id because the senders post as the same accounts in every step, and a
+/// repeated (author, client_id) is, rightly, stored once and not delivered again.
+fn message_key(client_id: &str) -> Option<u64> {
+    let mut parts = client_id.strip_prefix('f')?.split('-');
+    let (_step, sender, n) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((sender.parse::<u64>().ok()? << 40) | n.parse::<u64>().ok()?)
+}
+
+struct Tally {
+    latency: Histogram<u64>,
+    lost: u64,
+    duplicated: u64,
+    delivered: u64,
+}
+
+async fn step(
+    url: &str,
+    args: &Args,
+    tokens: &[String],
+    room: &str,
+    index: usize,
+    rate: u64,
+) -> Step {
+    let per_sender = (rate / args.senders as u64).max(1);
+    let expected = per_sender * args.senders as u64 * args.seconds;
+    let tally = Arc::new(Mutex::new(Tally {
+        latency: report::histogram(),
+        lost: 0,
+        duplicated: 0,
+        delivered: 0,
+    }));
+
+    let mut members = Vec::new();
+    for m in 0..args.members {
+        let mut socket = client::connect(url, &tokens[m % tokens.len()], None)
+            .await
+            .expect("member connects");
+        client::join(&mut socket, room).await;
+        let tally = tally.clone();
+        members.push(tokio::spawn(async move {
+            let mut seen = HashSet::with_capacity(expected as usize);
+            let mut duplicated = 0;
+            let mut latency = report::histogram();
+            let mut last = Instant::now();
+            // Long enough for any honest delay; a member that hears nothing this long
+            // has lost the rest.
+            let idle = Duration::from_secs(10);
+            while (seen.len() as u64) < expected {
+                let Ok(Some(text)) =
+                    tokio::time::timeout(idle, client::next_text(&mut socket)).await
+                else {
+                    break;
+                };
+                let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+                    continue;
+                };
+                if frame.kind != "message" {
+                    continue;
+                }
+                let Some(key) = frame.client_id.as_deref().and_then(message_key) else {
+                    continue;
+                };
+                if !seen.insert(key) {
+                    duplicated += 1;
+                }
+                let sent: u64 = frame
+                    .body
+                    .as_deref()
+                    .and_then(|body| body.split(' ').next()?.parse().ok())
+                    .unwrap_or(0);
+                latency.saturating_record(client::now_micros().saturating_sub(sent));
+                last = Instant::now();
+            }
+            let mut tally = tally.lock().expect("tally");
+            tally.latency.add(&latency).expect("same bounds");
+            tally.duplicated += duplicated;
+            tally.delivered += seen.len() as u64;
+            tally.lost += expected.saturating_sub(seen.len() as u64);
+            last
+        }));
+    }
+
+    // Every sender is connected and greeted before the clock starts, so that setting
+    // connections up is not measured as delivery latency.
+    let mut sockets = Vec::new();
+    for s in 0..args.senders {
+        let mut socket = client::connect(url, &tokens[s % tokens.len()], None)
+            .await
+            .expect("sender connects");
+        client::until(&mut socket, "hello")
+            .await
+            .expect("sender greeted");
+        sockets.push(socket);
+    }
+
+    let server_cpu = args.server_pid.map(CpuMeter::start);
+    let generator_cpu = CpuMeter::start(std::process::id());
+    let started = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / per_sender as f64);
+    let mut senders = Vec::new();
+    for (s, socket) in sockets.into_iter().enumerate() {
+        let (mut write, mut read) = socket.split();
+        let (room, seconds) = (room.to_string(), args.seconds);
+        // Acks are read so the server never waits on this socket; refusals are counted.
+        let acks = tokio::spawn(async move {
+            let mut refused = 0u64;
+            while let Some(Ok(message)) = read.next().await {
+                if let Message::Text(text) = message {
+                    if serde_json::from_str::<Frame>(&text).is_ok_and(|f| f.kind == "error") {
+                        refused += 1;
+                    }
+                }
+            }
+            refused
+        });
+        // Senders take turns within each period, so posts arrive evenly spread.
+        let first = tokio::time::Instant::from_std(started)
+            + period.mul_f64(s as f64 / args.senders as f64);
+        senders.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(first, period);
+            for n in 0..per_sender * seconds {
+                tick.tick().await;
+                let frame = serde_json::json!({
+                    "type": "send",
+                    "room": room,
+                    "client_id": format!("f{index}-{s}-{n}"),
+                    "body": format!("{} {n}", client::now_micros()),
+                });
+                if write.send(Message::text(frame.to_string())).await.is_err() {
+                    break;
+                }
+            }
+            (write, acks)
+        }));
+    }
+    let mut open = Vec::new();
+    for sender in senders {
+        open.push(sender.await.expect("sender task"));
+    }
+    let mut finished = started;
+    for member in members {
+        finished = finished.max(member.await.expect("member task"));
+    }
+    let elapsed = finished.duration_since(started).as_secs_f64();
+    let server_cpu = server_cpu.and_then(|meter| meter.used());
+    let generator_cpu = generator_cpu.used();
+    let mut refused = 0;
+    for (mut write, acks) in open {
+        let _ = write.close().await;
+        refused += acks.await.unwrap_or(0);
+    }
+    let tally = Arc::try_unwrap(tally)
+        .ok()
+        .expect("members done")
+        .into_inner()
+        .expect("tally");
+    Step {
+        rate: per_sender * args.senders as u64,
+        deliveries_per_second: tally.delivered as f64 / elapsed,
+        latency: tally.latency,
+        lost: tally.lost,
+        duplicated: tally.duplicated,
+        refused,
+        server_cpu,
+        generator_cpu,
+        elapsed,
+        deliveries: tally.delivered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_key;
+
+    #[test]
+    fn message_keys_are_distinct_per_sender_and_number() {
+        assert_eq!(message_key("f0-0-0"), Some(0));
+        assert_ne!(message_key("f0-1-0"), message_key("f0-0-1"));
+        assert_eq!(message_key("f3-1-5"), Some((1 << 40) | 5));
+        assert_eq!(message_key("x0-1-5"), None);
+        assert_eq!(message_key("f0-1"), None);
+    }
+}
