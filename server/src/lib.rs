@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 use tokio::net::TcpListener;
 
@@ -107,6 +108,14 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     // Tests and scripts read this line to learn the port when started with port 0.
     tracing::info!("listening on http://{addr}");
     let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Chat frames are small and must go out at once: with Nagle's algorithm a frame
+    // written while the previous one is unacknowledged waited for the peer's delayed
+    // ACK, up to 40 ms, which was most of the fan-out latency tail.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown::signal().await;

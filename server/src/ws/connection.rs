@@ -1,10 +1,17 @@
-//! One WebSocket connection: a reader task that handles the client's frames, the room
-//! feeds and acks, and a writer task that sends what the reader queues, batching
-//! (feed, then flush) whatever is ready. A slow client only fills its own queue; its
-//! room feeds then lag, and it catches up from the database instead of holding up
-//! the room.
+//! One WebSocket connection, driven by one task: it reads the client's frames, the room
+//! feeds and the acks of stored messages, queues the frames to send in an [`Outbox`],
+//! and writes them whenever the socket can take them, everything that is ready in one
+//! flush. A slow client only fills its own outbox; its room feeds then lag, and it
+//! catches up from the database instead of holding up the room.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    future::{poll_fn, Future},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use app::{
     accounts::User,
@@ -19,7 +26,7 @@ use futures_util::{
     stream::{FuturesUnordered, SplitSink, SplitStream},
     SinkExt, StreamExt,
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_stream::{
     wrappers::{errors::BroadcastStreamRecvError, BroadcastStream},
     StreamMap,
@@ -32,8 +39,11 @@ use crate::chat::{
     Chat, RoomRef,
 };
 
-/// Frames queued for the writer. When full, the reader waits, and room feeds lag.
+/// Frames queued for the socket. When full, nothing more is read until the socket takes
+/// some, and room feeds lag.
 const OUTBOUND: usize = 256;
+/// How long a closing connection may take to write what it still has queued.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// Rows fetched per query when replaying or catching up.
@@ -62,62 +72,83 @@ struct Joined {
 struct Connection {
     user: User,
     chat: Arc<Chat>,
-    out: mpsc::Sender<Message>,
+    out: Outbox,
     joined: HashMap<String, Joined>,
+}
+
+/// Frames waiting for the socket. Writing is polled alongside everything else the
+/// connection waits on, so a client that reads slowly delays only itself, and frames
+/// that become ready together go out in one flush (one write call).
+struct Outbox {
+    sink: SplitSink<WebSocket, Message>,
+    queue: VecDeque<Message>,
+    /// Frames handed to the socket but not yet flushed.
+    unflushed: bool,
+}
+
+impl Outbox {
+    fn is_full(&self) -> bool {
+        self.queue.len() >= OUTBOUND
+    }
+
+    fn is_busy(&self) -> bool {
+        self.unflushed || !self.queue.is_empty()
+    }
+
+    /// Writes what is queued; ready once all of it is flushed. Safe to drop at any
+    /// point: what is not yet handed to the socket stays queued.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), axum::Error>> {
+        while !self.queue.is_empty() {
+            std::task::ready!(self.sink.poll_ready_unpin(cx))?;
+            let message = self.queue.pop_front().expect("not empty");
+            self.sink.start_send_unpin(message)?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            std::task::ready!(self.sink.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+            // A burst may have grown the queue; an idle connection should not keep that.
+            if self.queue.capacity() > 64 {
+                self.queue.shrink_to(8);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    async fn write_all(&mut self) -> Result<(), axum::Error> {
+        poll_fn(|cx| self.poll_write(cx)).await
+    }
 }
 
 pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>) {
     let (sink, stream) = socket.split();
-    let (out, queue) = mpsc::channel(OUTBOUND);
-    let writer = tokio::spawn(write_loop(sink, queue));
     tracing::debug!(user = %user.username, "connected");
-
     let mut connection = Connection {
         user,
         chat,
-        out,
+        out: Outbox {
+            sink,
+            queue: VecDeque::new(),
+            unflushed: false,
+        },
         joined: HashMap::new(),
     };
     let end = connection.read_loop(stream).await;
-    if let End::Close(code, reason) = end {
-        let _ = connection
-            .out
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })))
-            .await;
-    }
     for (name, _) in connection.joined.drain() {
         connection.chat.hub.leave(&name, &connection.user.username);
     }
     tracing::debug!(user = %connection.user.username, "disconnected");
-    drop(connection); // closes the queue: the writer sends what is left and stops
-    let _ = writer.await;
-}
-
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut queue: mpsc::Receiver<Message>) {
-    while let Some(first) = queue.recv().await {
-        let closing = matches!(first, Message::Close(_));
-        if sink.feed(first).await.is_err() {
-            return;
-        }
-        if !closing {
-            while let Ok(next) = queue.try_recv() {
-                let closing = matches!(next, Message::Close(_));
-                if sink.feed(next).await.is_err() {
-                    return;
-                }
-                if closing {
-                    break;
-                }
-            }
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
+    if let End::Close(code, reason) = end {
+        connection
+            .out
+            .queue
+            .push_back(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })));
+        let _ = tokio::time::timeout(FINAL_FLUSH, connection.out.write_all()).await;
     }
-    let _ = sink.close().await;
+    let _ = connection.out.sink.close().await;
 }
 
 /// Whether a read error was a frame over the size limit.
@@ -153,8 +184,12 @@ impl Connection {
         }
 
         loop {
+            let full = self.out.is_full();
             let step = tokio::select! {
-                incoming = stream.next() => match incoming {
+                // Everything that is ready is read before writing, so it goes out in
+                // one flush; the outbox limit (and tokio's task budget) bound a batch.
+                biased;
+                incoming = stream.next(), if !full => match incoming {
                     None | Some(Ok(Message::Close(_))) => Err(End::Gone),
                     Some(Err(error)) if too_big(&error) => {
                         Err(End::Close(CLOSE_TOO_BIG, "frame larger than 64 KiB"))
@@ -169,11 +204,14 @@ impl Connection {
                         }
                     }
                 },
-                Some((room, event)) = feeds.next(), if !feeds.is_empty() => {
+                Some((room, event)) = feeds.next(), if !full && !feeds.is_empty() => {
                     self.on_event(&room, event).await
                 }
-                Some((client_id, outcome)) = acking.next(), if !acking.is_empty() => {
+                Some((client_id, outcome)) = acking.next(), if !full && !acking.is_empty() => {
                     self.on_stored(client_id, outcome).await
+                }
+                written = poll_fn(|cx| self.out.poll_write(cx)), if self.out.is_busy() => {
+                    written.map_err(|_| End::Gone)
                 }
                 _ = ping.tick() => self.queue(Message::Ping(Default::default())).await,
                 () = &mut silence => Err(End::Close(CLOSE_GOING_AWAY, "no traffic for 60 s")),
@@ -185,20 +223,26 @@ impl Connection {
         }
     }
 
-    async fn queue(&self, message: Message) -> Result<(), End> {
-        self.out.send(message).await.map_err(|_| End::Gone)
+    /// Queues a frame; when the outbox is full, first waits for the socket to take
+    /// what is queued (long replays and catch-ups go out page by page this way).
+    async fn queue(&mut self, message: Message) -> Result<(), End> {
+        if self.out.is_full() {
+            self.out.write_all().await.map_err(|_| End::Gone)?;
+        }
+        self.out.queue.push_back(message);
+        Ok(())
     }
 
-    async fn send(&self, frame: &ServerFrame) -> Result<(), End> {
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
         self.queue(Message::Text(Event::encode(frame))).await
     }
 
-    async fn refuse(&self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
+    async fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
         self.send(&ServerFrame::error(code, message)).await
     }
 
     async fn refuse_about(
-        &self,
+        &mut self,
         code: ErrorCode,
         message: impl Into<String>,
         room: Option<&str>,
@@ -215,7 +259,7 @@ impl Connection {
 
     /// The room called `name`, or `None` once the client has been told why not.
     async fn room_or_refuse(
-        &self,
+        &mut self,
         name: &str,
         client_id: Option<&str>,
     ) -> Result<Option<RoomRef>, End> {
@@ -519,7 +563,7 @@ impl Connection {
     }
 
     async fn on_stored(
-        &self,
+        &mut self,
         client_id: String,
         outcome: Result<Outcome, ApiError>,
     ) -> Result<(), End> {
