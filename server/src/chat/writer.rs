@@ -4,10 +4,13 @@
 //! commit per message. Each message is durable before its sender is answered and
 //! before anyone else is shown it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use app::error::ApiError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use super::{
     hub::Hub,
@@ -17,6 +20,12 @@ use crate::{accounts::now_ms, db::Db};
 
 /// Most messages stored in one transaction.
 const MAX_BATCH: usize = 512;
+/// Batches start at most this often. A message arriving after a quiet spell is stored at
+/// once; under load each batch gathers what arrives within this time, so one commit and
+/// one socket write per member carry several messages. Delivering messages one by one
+/// cost a kernel send per member per message, and that CPU, not the database, is what
+/// made fan-out latency climb with the rate (docs/benchmarks.md).
+const PACE: Duration = Duration::from_millis(2);
 /// Messages waiting for the writer; senders wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
 
@@ -65,7 +74,19 @@ impl Writer {
 
 async fn run(db: Db, hub: Hub, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
+    let mut last_start = Instant::now() - PACE;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let since = last_start.elapsed();
+        if since < PACE && batch.len() < MAX_BATCH {
+            tokio::time::sleep(PACE - since).await;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+        }
+        last_start = Instant::now();
         store_and_publish(&db, &hub, std::mem::take(&mut batch)).await;
     }
 }
