@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
-use crate::{db::Db, insert_id, with_pool};
+use crate::{
+    db::{Db, Dialect},
+    insert_id, with_pool,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RoomRow {
@@ -168,6 +171,47 @@ pub async fn messages_before(
     Ok(rows)
 }
 
+/// The query finding the messages of `batch` stored before, by (author_id, client_id),
+/// spelt so that each database does one index lookup per message: MySQL/MariaDB a
+/// row-value IN list on the unique index, SQLite the pairs as a VALUES table joined to
+/// the index, since it scans for a row-value IN. MariaDB is told the join order and the
+/// index: with the statistics of a young, fast-growing table it started from `rooms` and
+/// read every message of each room (4.8k messages/s, falling as the table grew).
+fn lookup_query<'q, DB: sqlx::Database>(
+    dialect: Dialect,
+    batch: &'q [NewMessage],
+) -> QueryBuilder<'q, DB>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let joins = "JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.author_id";
+    let mut query = QueryBuilder::new(match dialect {
+        Dialect::MySql => format!(
+            "SELECT STRAIGHT_JOIN {MESSAGE_COLUMNS} \
+             FROM messages m FORCE INDEX (messages_client) {joins} \
+             WHERE (m.author_id, m.client_id) IN ("
+        ),
+        Dialect::Sqlite => "WITH k (author_id, client_id) AS (VALUES ".to_string(),
+    });
+    let mut pairs = query.separated(", ");
+    for message in batch {
+        pairs.push("(");
+        pairs.push_bind_unseparated(message.author_id);
+        pairs.push_unseparated(", ");
+        pairs.push_bind_unseparated(message.client_id.as_str());
+        pairs.push_unseparated(")");
+    }
+    query.push(")");
+    if dialect == Dialect::Sqlite {
+        query.push(format!(
+            " SELECT {MESSAGE_COLUMNS} FROM k \
+             JOIN messages m ON m.author_id = k.author_id AND m.client_id = k.client_id {joins}"
+        ));
+    }
+    query
+}
+
 /// What storing a batch did to one of its messages.
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -188,30 +232,12 @@ pub async fn store_batch(
     room_names: &HashMap<i64, String>,
     now: i64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
+    let dialect = db.dialect();
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
 
-        // 1. What was stored before, by idempotency key. Two IN lists use the
-        //    (author_id, client_id) index as ranges; a long chain of ORed pairs made
-        //    MariaDB scan. The cross product may match pairs not in the batch, which
-        //    are simply never looked up.
-        let mut authors: Vec<i64> = batch.iter().map(|m| m.author_id).collect();
-        authors.sort_unstable();
-        authors.dedup();
-        let mut query = QueryBuilder::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
-             JOIN users u ON u.id = m.author_id WHERE m.author_id IN ("
-        ));
-        let mut ids = query.separated(", ");
-        for author in &authors {
-            ids.push_bind(*author);
-        }
-        query.push(") AND m.client_id IN (");
-        let mut ids = query.separated(", ");
-        for message in batch {
-            ids.push_bind(message.client_id.as_str());
-        }
-        query.push(")");
+        // 1. What was stored before, by idempotency key: one index lookup per message.
+        let mut query = lookup_query(dialect, batch);
         let found: Vec<MessageRow> = query.build_query_as().fetch_all(&mut *tx).await?;
         let existing: HashMap<(i64, String), MessageRow> = found
             .into_iter()
@@ -230,19 +256,33 @@ pub async fn store_batch(
             *new_per_room.entry(message.room_id).or_default() += 1;
         }
 
-        // 3. Reserve seq ranges, rooms in id order so that concurrent writers cannot deadlock.
+        // 3. Reserve seq ranges: one UPDATE for every room in the batch (it locks the
+        //    rows in primary-key order, so concurrent writers cannot deadlock), then
+        //    read the new counters back.
         let mut next_seq: HashMap<i64, i64> = HashMap::new();
-        for (&room_id, &count) in &new_per_room {
-            sqlx::query("UPDATE rooms SET last_seq = last_seq + ? WHERE id = ?")
-                .bind(count)
-                .bind(room_id)
-                .execute(&mut *tx)
-                .await?;
-            let (last,): (i64,) = sqlx::query_as("SELECT last_seq FROM rooms WHERE id = ?")
-                .bind(room_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            next_seq.insert(room_id, last - count + 1);
+        if !new_per_room.is_empty() {
+            let mut update = QueryBuilder::new("UPDATE rooms SET last_seq = last_seq + CASE id");
+            for (&room_id, &count) in &new_per_room {
+                update.push(" WHEN ").push_bind(room_id).push(" THEN ").push_bind(count);
+            }
+            update.push(" END WHERE id IN (");
+            let mut ids = update.separated(", ");
+            for &room_id in new_per_room.keys() {
+                ids.push_bind(room_id);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
+
+            let mut select = QueryBuilder::new("SELECT id, last_seq FROM rooms WHERE id IN (");
+            let mut ids = select.separated(", ");
+            for &room_id in new_per_room.keys() {
+                ids.push_bind(room_id);
+            }
+            select.push(")");
+            let counters: Vec<(i64, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
+            for (room_id, last) in counters {
+                next_seq.insert(room_id, last - new_per_room[&room_id] + 1);
+            }
         }
 
         // 4. Insert the new ones in one statement.
