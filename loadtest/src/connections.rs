@@ -67,7 +67,8 @@ pub async fn run(url: &str, args: Args) -> bool {
     let http = reqwest::Client::new();
     let token = client::register(&http, url, &format!("lt{}-idle", client::run_id())).await;
     let before = args.server_pid.and_then(procstat::rss_kib);
-    let procs = args.procs.clamp(1, args.count);
+    // One source address per process, 127.0.0.1 up to 127.0.0.64.
+    let procs = args.procs.clamp(1, args.count.min(64));
     let loopback = url_is_loopback(url);
 
     let exe = std::env::current_exe().expect("own path");
