@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/local-server.sh
 
 scenario=${1:?usage: scripts/bench.sh ingest|fanout|connections [--db sqlite|mysql] [flags]}
 shift
@@ -41,7 +42,7 @@ case $db in
     ;;
   *) echo "--db is sqlite or mysql" >&2; exit 2 ;;
 esac
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 server_pid=
 cleanup() {
@@ -60,11 +61,7 @@ fi
 "${pin_server[@]}" "$target/release/server" --addr "127.0.0.1:$port" --database-url "$database_url" \
   --send-rate 1000000 --send-burst 1000000 --log warn >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 150); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.2 # the server has no readiness signal other than answering
-done
+await_server "http://127.0.0.1:$port" "$server_pid" "$work/server.log"
 
 echo "bench: $(date -u +%FT%TZ), $cores cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $db," \
   "server pinned to ${pin_server[*]:-nothing}, generator to ${pin_load[*]:-nothing}"

@@ -149,6 +149,13 @@ pub async fn until(socket: &mut Socket, kind: &str) -> Option<Utf8Bytes> {
     }
 }
 
+/// A `send` frame, as every scenario posts.
+pub fn send_frame(room: &str, client_id: &str, body: &str) -> Message {
+    let frame =
+        serde_json::json!({"type": "send", "room": room, "client_id": client_id, "body": body});
+    Message::text(frame.to_string())
+}
+
 pub async fn join(socket: &mut Socket, room: &str) {
     use futures_util::SinkExt;
     // The room is new: `since: 0` replays nothing and goes live.

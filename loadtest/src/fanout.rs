@@ -284,13 +284,12 @@ async fn step(
             let mut tick = tokio::time::interval_at(first, period);
             for n in 0..per_sender * seconds {
                 tick.tick().await;
-                let frame = serde_json::json!({
-                    "type": "send",
-                    "room": room,
-                    "client_id": format!("f{index}-{s}-{n}"),
-                    "body": format!("{} {n}", client::now_micros()),
-                });
-                if write.send(Message::text(frame.to_string())).await.is_err() {
+                let frame = client::send_frame(
+                    &room,
+                    &format!("f{index}-{s}-{n}"),
+                    &format!("{} {n}", client::now_micros()),
+                );
+                if write.send(frame).await.is_err() {
                     break;
                 }
             }

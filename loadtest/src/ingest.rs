@@ -176,8 +176,8 @@ async fn sender(
             }, if may_send => {
                 let id = format!("s{s}-{n}");
                 n += 1;
-                let frame = serde_json::json!({"type": "send", "room": room, "client_id": id, "body": format!("load {n}")});
-                if write.send(Message::text(frame.to_string())).await.is_err() {
+                let frame = client::send_frame(&room, &id, &format!("load {n}"));
+                if write.send(frame).await.is_err() {
                     break;
                 }
                 in_flight.insert(id, Instant::now());
