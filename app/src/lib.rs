@@ -22,14 +22,23 @@ pub mod chrome;
 pub mod error;
 /// The landing page.
 pub mod home;
+/// Message formatting: markdown to view nodes, never to an HTML string.
+pub mod markdown;
+/// Plain data shared by server functions, pages and the server.
+pub mod model;
 /// The WebSocket protocol: every frame, shared by server and browser.
 pub mod protocol;
-/// Rooms and history: shared types, rules, server functions.
+/// Rooms and history: rules and server functions.
 pub mod rooms;
+/// What server functions get from the server, and who is calling.
+#[cfg(feature = "ssr")]
+pub mod services;
 /// Who is logged in, and the account actions, as context for every page.
 pub mod session;
 /// Light/dark/system colour scheme, remembered per browser.
 pub mod theme;
+/// A room's state and the one reducer that applies its log's events.
+pub mod timeline;
 
 /// The name cargo-leptos gives the wasm, JS and CSS bundles (`[workspace.metadata.leptos] name`).
 pub const OUTPUT_NAME: &str = "banter";

@@ -1,6 +1,11 @@
 //! The WebSocket protocol at `/ws`: one JSON object per text frame, tagged by `"type"`.
 //! The server and the wasm client both compile these types, so they cannot drift.
 //! docs/protocol.md describes every frame.
+//!
+//! A room is an ordered log of events (message posted, edited, deleted, reaction
+//! changed, topic changed), each with the room's next `seq`. The server frames that
+//! carry an event are [`ServerFrame::event_seq`]'s `Some`; [`crate::timeline`] applies
+//! them to a room's state.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,17 +13,21 @@ use serde::{Deserialize, Serialize};
 pub const MAX_BODY_CHARS: usize = 4_000;
 /// Longest WebSocket frame or message the server accepts (close code 1009 beyond).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Messages replayed on a `join` without `since`.
+/// Messages whose events are replayed on a `join` without `since`.
 pub const RECENT_ON_JOIN: usize = 50;
 /// Longest `client_id`; a UUID is 36.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Most distinct emoji on one message.
+pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+/// Characters of the parent shown above a reply.
+pub const EXCERPT_CHARS: usize = 120;
 
 /// Client → server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    /// Subscribe to a room: replays every message with `seq > since` (or the recent
-    /// history without `since`), then live traffic.
+    /// Subscribe to a room: replays every event with `seq > since` (or the events from
+    /// the recent messages on, without `since`), then live traffic.
     Join {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,12 +36,36 @@ pub enum ClientFrame {
     Leave {
         room: String,
     },
-    /// Post a message. `client_id` (a UUID) makes retries safe: the same id always
-    /// yields the same `ack` and one stored message.
+    /// Post a message, optionally answering the message `reply_to` (its seq).
+    /// `client_id` (a UUID) makes retries safe: the same id always yields the same
+    /// `ack` and one stored event; so for every mutating frame below.
     Send {
         room: String,
         client_id: String,
         body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// Replace the body of one's own message `target`.
+    Edit {
+        room: String,
+        target: i64,
+        body: String,
+        client_id: String,
+    },
+    /// Delete one's own message `target`: its body is erased from the database.
+    Delete {
+        room: String,
+        target: i64,
+        client_id: String,
+    },
+    /// Add (`on: true`) or remove one's reaction `emoji` on message `target`.
+    React {
+        room: String,
+        target: i64,
+        emoji: String,
+        on: bool,
+        client_id: String,
     },
     Typing {
         room: String,
@@ -41,16 +74,157 @@ pub enum ClientFrame {
     Ping {},
 }
 
-/// A stored chat message, as every client sees it.
+/// A change to a room as a client asks for it; each accepted one becomes one event in
+/// the room's log. The WebSocket frames and the server functions both produce these,
+/// and the server has one path that stores them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Post {
+        body: String,
+        reply_to: Option<i64>,
+    },
+    Edit {
+        target: i64,
+        body: String,
+    },
+    Delete {
+        target: i64,
+    },
+    React {
+        target: i64,
+        emoji: String,
+        on: bool,
+    },
+    Topic {
+        topic: String,
+    },
+}
+
+impl ClientFrame {
+    /// The room, `client_id` and change of a mutating frame; the others come back as they are.
+    pub fn into_change(self) -> Result<(String, String, Change), ClientFrame> {
+        Ok(match self {
+            ClientFrame::Send {
+                room,
+                client_id,
+                body,
+                reply_to,
+            } => (room, client_id, Change::Post { body, reply_to }),
+            ClientFrame::Edit {
+                room,
+                target,
+                body,
+                client_id,
+            } => (room, client_id, Change::Edit { target, body }),
+            ClientFrame::Delete {
+                room,
+                target,
+                client_id,
+            } => (room, client_id, Change::Delete { target }),
+            ClientFrame::React {
+                room,
+                target,
+                emoji,
+                on,
+                client_id,
+            } => (room, client_id, Change::React { target, emoji, on }),
+            other => return Err(other),
+        })
+    }
+}
+
+/// The message a reply answers, as shown above the reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    pub author: String,
+    /// The start of the parent's text ([`excerpt`]); `None` once it was deleted.
+    pub excerpt: Option<String>,
+}
+
+/// A posted message (the `message` frame), live or replayed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub room: String,
     pub seq: i64,
     pub author: String,
-    pub body: String,
+    /// The body; in a replay it is the current one, and `null` for a message deleted
+    /// since (its `deleted` event follows in the same replay).
+    pub body: Option<String>,
     /// RFC 3339, UTC, milliseconds: `2026-11-25T21:55:40.123Z`.
     pub sent_at: String,
     pub client_id: String,
+    /// The seq of the message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// That message's author and text, so a client can show it without having it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ReplyPreview>,
+}
+
+/// A message as it now stands: what `history` returns and what a client's
+/// [`crate::timeline::Timeline`] holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub seq: i64,
+    pub author: String,
+    /// `None` once deleted: the body is erased, not hidden.
+    pub body: Option<String>,
+    pub deleted: bool,
+    pub sent_at: String,
+    /// When the body was last changed; `None` if never (or deleted).
+    pub edited_at: Option<String>,
+    pub client_id: String,
+    pub reply_to: Option<i64>,
+    pub parent: Option<ReplyPreview>,
+    /// In emoji order (by code point), each with its users in alphabetical order, so
+    /// that every client lists them alike however the changes arrived.
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji on a message and who put it there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<String>,
+}
+
+/// `edited`: message `target` has a new body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edited {
+    pub room: String,
+    pub seq: i64,
+    pub target: i64,
+    /// The new body; in a replay the current one (`null` if deleted since).
+    pub body: Option<String>,
+    pub edited_at: String,
+}
+
+/// `deleted`: message `target` is gone; only its tombstone remains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub room: String,
+    pub seq: i64,
+    pub target: i64,
+}
+
+/// `reaction`: `user` added (`on`) or removed `emoji` on message `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reacted {
+    pub room: String,
+    pub seq: i64,
+    pub target: i64,
+    pub emoji: String,
+    pub user: String,
+    pub on: bool,
+}
+
+/// `topic`: the room's topic changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSet {
+    pub room: String,
+    pub seq: i64,
+    pub topic: String,
+    pub by: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +246,11 @@ pub enum ServerFrame {
         online: Vec<String>,
     },
     Message(ChatMessage),
+    Edited(Edited),
+    Deleted(Deleted),
+    Reaction(Reacted),
+    Topic(TopicSet),
+    /// A mutating frame was stored as event `seq` (or had been: a retry).
     Ack {
         room: String,
         client_id: String,
@@ -103,14 +282,19 @@ pub enum ServerFrame {
 pub enum ErrorCode {
     /// Not JSON, or not one of the client frames.
     BadFrame,
-    /// A body that is empty, whitespace only, or too long; a bad `client_id`.
+    /// A body that is empty, whitespace only, or too long; a bad `client_id`, emoji or
+    /// topic; a 21st distinct emoji on a message.
     InvalidMessage,
     /// The room does not exist, or the user may not use it.
     UnknownRoom,
-    /// Sending to a room the connection has not joined.
+    /// The target message does not exist in the room, or was deleted.
+    UnknownMessage,
+    /// Someone else's message: only its author may edit or delete it.
+    Forbidden,
+    /// Typing in a room the connection has not joined.
     NotJoined,
     RateLimited,
-    /// The server could not store the message; retrying with the same `client_id` is safe.
+    /// The server could not store the change; retrying with the same `client_id` is safe.
     Internal,
 }
 
@@ -121,6 +305,18 @@ impl ServerFrame {
             message: message.into(),
             client_id: None,
             room: None,
+        }
+    }
+
+    /// The room and seq of a frame that is an event of a room's log.
+    pub fn event_seq(&self) -> Option<(&str, i64)> {
+        match self {
+            ServerFrame::Message(m) => Some((&m.room, m.seq)),
+            ServerFrame::Edited(e) => Some((&e.room, e.seq)),
+            ServerFrame::Deleted(d) => Some((&d.room, d.seq)),
+            ServerFrame::Reaction(r) => Some((&r.room, r.seq)),
+            ServerFrame::Topic(t) => Some((&t.room, t.seq)),
+            _ => None,
         }
     }
 }
@@ -158,6 +354,32 @@ pub fn normalize_client_id(client_id: &str) -> Result<String, String> {
     }
 }
 
+/// Checks that `emoji` is exactly one emoji and returns its canonical (fully
+/// qualified) form, so that 👍 typed with or without its variation selector is one
+/// reaction.
+#[cfg(feature = "ssr")]
+pub fn normalize_emoji(emoji: &str) -> Result<String, String> {
+    emojis::get(emoji.trim())
+        .map(|found| found.as_str().to_string())
+        .ok_or_else(|| "A reaction is a single emoji.".to_string())
+}
+
+/// The start of a message as shown above a reply to it: the first
+/// [`EXCERPT_CHARS`] characters, on one line. Depends only on that many characters
+/// plus one, so the server may read just those.
+pub fn excerpt(body: &str) -> String {
+    let mut chars = body.chars();
+    let mut out: String = chars
+        .by_ref()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,11 +408,56 @@ mod tests {
             r#"{"type":"send","room":"general","client_id":"abc","body":"hello"}"#,
         )
         .unwrap();
-        assert!(matches!(send, ClientFrame::Send { .. }));
+        assert!(matches!(send, ClientFrame::Send { reply_to: None, .. }));
+        let reply: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","room":"general","client_id":"abc","body":"yes","reply_to":41}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            reply,
+            ClientFrame::Send {
+                reply_to: Some(41),
+                ..
+            }
+        ));
         assert_eq!(
             serde_json::from_str::<ClientFrame>(r#"{"type":"ping"}"#).unwrap(),
             ClientFrame::Ping {}
         );
+    }
+
+    #[test]
+    fn mutating_frames_match_the_documented_json() {
+        let cases = [
+            (
+                r#"{"type":"edit","room":"general","target":58,"body":"fixed","client_id":"c1"}"#,
+                Change::Edit {
+                    target: 58,
+                    body: "fixed".into(),
+                },
+            ),
+            (
+                r#"{"type":"delete","room":"general","target":58,"client_id":"c1"}"#,
+                Change::Delete { target: 58 },
+            ),
+            (
+                r#"{"type":"react","room":"general","target":58,"emoji":"👍","on":false,"client_id":"c1"}"#,
+                Change::React {
+                    target: 58,
+                    emoji: "👍".into(),
+                    on: false,
+                },
+            ),
+        ];
+        for (json, change) in cases {
+            let frame: ClientFrame = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&frame).unwrap(), json);
+            assert_eq!(
+                frame.into_change().unwrap(),
+                ("general".into(), "c1".into(), change)
+            );
+        }
+        assert!(ClientFrame::Ping {}.into_change().is_err());
     }
 
     #[test]
@@ -201,6 +468,15 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"room":"general"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"leave"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
+        // A mutating frame without its client_id, or with a target that is not a seq.
+        assert!(serde_json::from_str::<ClientFrame>(
+            r#"{"type":"delete","room":"general","target":5}"#
+        )
+        .is_err());
+        assert!(serde_json::from_str::<ClientFrame>(
+            r#"{"type":"delete","room":"general","target":"5","client_id":"c"}"#
+        )
+        .is_err());
     }
 
     #[test]
@@ -209,28 +485,93 @@ mod tests {
             room: "general".into(),
             seq: 58,
             author: "bob".into(),
-            body: "hi".into(),
+            body: Some("hi".into()),
             sent_at: "2026-11-25T21:55:40.123Z".into(),
             client_id: "c1".into(),
+            reply_to: None,
+            parent: None,
         });
         assert_eq!(
             serde_json::to_string(&message).unwrap(),
             r#"{"type":"message","room":"general","seq":58,"author":"bob","body":"hi","sent_at":"2026-11-25T21:55:40.123Z","client_id":"c1"}"#
         );
+        let reply = ServerFrame::Message(ChatMessage {
+            room: "general".into(),
+            seq: 59,
+            author: "alice".into(),
+            body: Some("yes".into()),
+            sent_at: "2026-11-25T21:55:41.000Z".into(),
+            client_id: "c2".into(),
+            reply_to: Some(58),
+            parent: Some(ReplyPreview {
+                author: "bob".into(),
+                excerpt: Some("hi".into()),
+            }),
+        });
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"type":"message","room":"general","seq":59,"author":"alice","body":"yes","sent_at":"2026-11-25T21:55:41.000Z","client_id":"c2","reply_to":58,"parent":{"author":"bob","excerpt":"hi"}}"#
+        );
+        let events = [
+            (
+                ServerFrame::Edited(Edited {
+                    room: "general".into(),
+                    seq: 60,
+                    target: 58,
+                    body: Some("hi!".into()),
+                    edited_at: "2026-11-25T21:56:00.000Z".into(),
+                }),
+                r#"{"type":"edited","room":"general","seq":60,"target":58,"body":"hi!","edited_at":"2026-11-25T21:56:00.000Z"}"#,
+            ),
+            (
+                ServerFrame::Deleted(Deleted {
+                    room: "general".into(),
+                    seq: 61,
+                    target: 58,
+                }),
+                r#"{"type":"deleted","room":"general","seq":61,"target":58}"#,
+            ),
+            (
+                ServerFrame::Reaction(Reacted {
+                    room: "general".into(),
+                    seq: 62,
+                    target: 59,
+                    emoji: "🎉".into(),
+                    user: "bob".into(),
+                    on: true,
+                }),
+                r#"{"type":"reaction","room":"general","seq":62,"target":59,"emoji":"🎉","user":"bob","on":true}"#,
+            ),
+            (
+                ServerFrame::Topic(TopicSet {
+                    room: "general".into(),
+                    seq: 63,
+                    topic: "Ship it".into(),
+                    by: "alice".into(),
+                }),
+                r#"{"type":"topic","room":"general","seq":63,"topic":"Ship it","by":"alice"}"#,
+            ),
+        ];
+        for (frame, json) in events {
+            assert_eq!(serde_json::to_string(&frame).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ServerFrame>(json).unwrap(), frame);
+            assert_eq!(frame.event_seq().map(|(room, _)| room), Some("general"));
+        }
         let error = ServerFrame::Error {
-            code: ErrorCode::RateLimited,
-            message: "slow down".into(),
+            code: ErrorCode::UnknownMessage,
+            message: "gone".into(),
             client_id: Some("c1".into()),
             room: None,
         };
         assert_eq!(
             serde_json::to_string(&error).unwrap(),
-            r#"{"type":"error","code":"rate_limited","message":"slow down","client_id":"c1"}"#
+            r#"{"type":"error","code":"unknown_message","message":"gone","client_id":"c1"}"#
         );
         assert_eq!(
             serde_json::to_string(&ServerFrame::Pong).unwrap(),
             r#"{"type":"pong"}"#
         );
+        assert_eq!(ServerFrame::Pong.event_seq(), None);
     }
 
     #[test]
@@ -252,5 +593,38 @@ mod tests {
         assert!(normalize_client_id("").is_err());
         assert!(normalize_client_id(&"a".repeat(65)).is_err());
         assert!(normalize_client_id("has space").is_err());
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn a_reaction_is_exactly_one_emoji_in_its_canonical_form() {
+        assert_eq!(normalize_emoji("👍").unwrap(), "👍");
+        assert_eq!(normalize_emoji("👍🏽").unwrap(), "👍🏽");
+        assert_eq!(normalize_emoji("👨‍👩‍👧").unwrap(), "👨‍👩‍👧");
+        assert_eq!(normalize_emoji("🇫🇷").unwrap(), "🇫🇷");
+        // With and without the variation selector: the same reaction.
+        assert_eq!(
+            normalize_emoji("\u{2764}").unwrap(),
+            normalize_emoji("\u{2764}\u{fe0f}").unwrap()
+        );
+        for bad in ["", "a", "👍👍", "👍 x", ":+1:", "<b>", &"👍".repeat(50)] {
+            assert!(normalize_emoji(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn excerpts_are_one_line_and_bounded() {
+        assert_eq!(excerpt("hi\nthere"), "hi there");
+        let long = "x".repeat(EXCERPT_CHARS + 5);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        // Reading one character past the limit decides it, as the server does.
+        let prefix: String = long.chars().take(EXCERPT_CHARS + 1).collect();
+        assert_eq!(excerpt(&prefix), cut);
+        assert_eq!(
+            excerpt(&"y".repeat(EXCERPT_CHARS)),
+            "y".repeat(EXCERPT_CHARS)
+        );
     }
 }

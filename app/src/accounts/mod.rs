@@ -1,28 +1,16 @@
-use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
 use crate::error::ApiError;
+use leptos::prelude::*;
 
+/// What the server implements for accounts.
+#[cfg(feature = "ssr")]
+pub mod port;
 /// Username and password rules, shared by the forms and the server.
 pub mod rules;
-/// Server-side plumbing: the port the server implements, cookies, the caller's identity.
+/// The HTTP side of the account server functions: cookies and sessions.
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-/// A person with an account, as everyone else may see them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-}
-
-/// What `register` and `login` return. The token also arrives as the session cookie;
-/// scripts send it back as `Authorization: Bearer <token>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Authenticated {
-    pub user: User,
-    pub token: String,
-}
+pub use crate::model::{Authenticated, User};
 
 /// Creates an account and logs it in.
 #[server(endpoint = "register")]

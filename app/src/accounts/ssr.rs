@@ -1,83 +1,18 @@
-use std::{net::IpAddr, sync::Arc, time::Duration};
+//! The HTTP side of the account server functions: rules, then the service, then the
+//! session cookie. Server-only.
 
-use async_trait::async_trait;
+use std::time::Duration;
+
 use http::{header, request::Parts, HeaderValue};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
-use super::{rules, Authenticated, User};
-use crate::error::ApiError;
-
-pub const SESSION_COOKIE: &str = "banter_session";
-
-/// The address a request came from, put into the request's extensions by the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
-
-/// A session that was just created: the token is shown to the client once, here.
-pub struct NewSession {
-    pub user: User,
-    pub token: String,
-    pub lifetime: Duration,
-}
-
-/// What the server functions need from the server's account store. `server/` implements
-/// it (persistence and hashing live there); the functions here deal with HTTP.
-#[async_trait]
-pub trait AccountService: Send + Sync + 'static {
-    /// `username` is already normalised and both inputs already pass [`rules`].
-    async fn register(&self, username: &str, password: &str) -> Result<NewSession, ApiError>;
-    async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        client: Option<IpAddr>,
-    ) -> Result<NewSession, ApiError>;
-    /// Revokes the session of `token`; unknown tokens are not an error.
-    async fn revoke(&self, token: &str) -> Result<(), ApiError>;
-    /// The user of a live session, `None` for unknown, revoked or expired tokens.
-    async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError>;
-}
-
-/// Provided as context to every server function and page render.
-#[derive(Clone)]
-pub struct Services {
-    pub accounts: Arc<dyn AccountService>,
-    pub rooms: Arc<dyn crate::rooms::ssr::RoomService>,
-    /// Mark the session cookie `Secure` (the site is served over TLS).
-    pub secure_cookies: bool,
-}
-
-pub fn services() -> Result<Services, ApiError> {
-    use_context::<Services>().ok_or_else(|| {
-        leptos::logging::error!("server functions were called without the Services context");
-        ApiError::Internal
-    })
-}
-
-fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
-    cookies.split(';').find_map(|pair| {
-        let (key, value) = pair.trim().split_once('=')?;
-        (key == name).then_some(value)
-    })
-}
-
-/// The session token a request carries: `Authorization: Bearer …` first, else the cookie.
-pub fn request_token(headers: &http::HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    let token = bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find_map(|cookies| cookie_value(cookies, SESSION_COOKIE))
-    })?;
-    (!token.is_empty()).then(|| token.to_string())
-}
+use super::{port::NewSession, rules};
+use crate::{
+    error::ApiError,
+    model::{Authenticated, User},
+    services::{client_addr, current_token, services, Services, SESSION_COOKIE},
+};
 
 fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
     let mut cookie = format!(
@@ -138,19 +73,16 @@ pub async fn login(username: String, password: String) -> Result<Authenticated, 
         ));
     }
     let services = services()?;
-    let client = use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
-        .map(|ClientAddr(ip)| ip);
     let session = services
         .accounts
-        .login(&username, &password, client)
+        .login(&username, &password, client_addr())
         .await?;
     Ok(start_session(&services, session))
 }
 
 pub async fn logout() -> Result<(), ApiError> {
     let services = services()?;
-    if let Some(token) = use_context::<Parts>().and_then(|parts| request_token(&parts.headers)) {
+    if let Some(token) = current_token() {
         services.accounts.revoke(&token).await?;
     }
     set_cookie(session_cookie("", Duration::ZERO, services.secure_cookies));
@@ -158,59 +90,13 @@ pub async fn logout() -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The logged-in user of the current request, if any.
 pub async fn current_user() -> Result<Option<User>, ApiError> {
-    let Some(token) = use_context::<Parts>().and_then(|parts| request_token(&parts.headers)) else {
-        return Ok(None);
-    };
-    services()?.accounts.authenticate(&token).await
-}
-
-/// For server functions that need a logged-in caller.
-pub async fn require_user() -> Result<User, ApiError> {
-    current_user().await?.ok_or_else(ApiError::login_required)
+    crate::services::current_user().await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(header::HeaderName, &str)]) -> http::HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| (name.clone(), HeaderValue::from_str(value).unwrap()))
-            .collect()
-    }
-
-    #[test]
-    fn bearer_wins_over_cookie() {
-        let h = headers(&[
-            (header::AUTHORIZATION, "Bearer abc"),
-            (header::COOKIE, "banter_session=xyz"),
-        ]);
-        assert_eq!(request_token(&h).as_deref(), Some("abc"));
-    }
-
-    #[test]
-    fn the_session_cookie_is_found_among_others() {
-        let h = headers(&[(header::COOKIE, "theme=dark; banter_session=tok123; other=1")]);
-        assert_eq!(request_token(&h).as_deref(), Some("tok123"));
-        let h = headers(&[(header::COOKIE, "xbanter_session=nope")]);
-        assert_eq!(request_token(&h), None);
-    }
-
-    #[test]
-    fn empty_or_foreign_credentials_are_no_token() {
-        assert_eq!(
-            request_token(&headers(&[(header::COOKIE, "banter_session=")])),
-            None
-        );
-        assert_eq!(
-            request_token(&headers(&[(header::AUTHORIZATION, "Basic dXNlcg==")])),
-            None
-        );
-        assert_eq!(request_token(&http::HeaderMap::new()), None);
-    }
 
     #[test]
     fn cookie_is_http_only_and_lax_and_secure_when_asked() {

@@ -1,38 +1,24 @@
+//! The room server functions: thin, each hands its inputs to the server's chat API.
+
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::{error::ApiError, protocol::ChatMessage};
+use crate::error::ApiError;
+pub use crate::model::{HistoryPage, Receipt, RoomSummary};
 
+/// What the server implements for rooms and history.
+#[cfg(feature = "ssr")]
+pub mod port;
 /// Room name and topic rules.
 pub mod rules;
-/// The port the server implements for rooms and history.
-#[cfg(feature = "ssr")]
-pub mod ssr;
 
 /// Most messages one `history` call returns.
 pub const HISTORY_MAX: u32 = 100;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSummary {
-    pub name: String,
-    pub topic: String,
-    pub last_seq: i64,
-    pub members: i64,
-}
-
-/// A page of a room's history, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryPage {
-    pub messages: Vec<ChatMessage>,
-    /// Whether older messages exist before the first one here.
-    pub has_more: bool,
-}
-
 /// Every room, by name, with its last seq and member count.
 #[server(endpoint = "list_rooms")]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
-    let user = crate::accounts::ssr::require_user().await?;
-    ssr::services()?.rooms.list_rooms(&user).await
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.list_rooms(&user).await
 }
 
 /// Creates a room (1–32 of a-z 0-9 -, unique) and makes the caller its first member.
@@ -41,35 +27,23 @@ pub async fn create_room(
     name: String,
     #[server(default)] topic: String,
 ) -> Result<RoomSummary, ApiError> {
-    let user = crate::accounts::ssr::require_user().await?;
-    let name = rules::normalize_room_name(&name).map_err(ApiError::Invalid)?;
-    let topic = rules::check_topic(&topic).map_err(ApiError::Invalid)?;
-    let room = ssr::services()?
-        .rooms
-        .create_room(&user, &name, &topic)
-        .await?;
+    let (services, user) = crate::services::require_user().await?;
+    let room = services.rooms.create_room(&user, &name, &topic).await?;
     // A plain form post lands in the new room; the hydrated app navigates itself.
     leptos_axum::redirect(&format!("/r/{}", room.name));
     Ok(room)
 }
 
 /// Up to `limit` (≤ 100, default 50) messages before seq `before` (or the newest),
-/// oldest first.
+/// oldest first, as they now stand.
 #[server(endpoint = "history")]
 pub async fn history(
     room: String,
     #[server(default)] before: Option<i64>,
     #[server(default)] limit: Option<u32>,
 ) -> Result<HistoryPage, ApiError> {
-    let user = crate::accounts::ssr::require_user().await?;
-    let limit = limit.unwrap_or(crate::protocol::RECENT_ON_JOIN as u32);
-    if limit == 0 || limit > HISTORY_MAX {
-        return Err(ApiError::Invalid(format!("limit is 1 to {HISTORY_MAX}.")));
-    }
-    ssr::services()?
-        .rooms
-        .history(&user, &room, before, limit)
-        .await
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.history(&user, &room, before, limit).await
 }
 
 /// Posts a message without the WebSocket (the composer's form when JavaScript is off,
@@ -79,14 +53,80 @@ pub async fn post_message(
     room: String,
     client_id: String,
     body: String,
-) -> Result<ChatMessage, ApiError> {
-    let user = crate::accounts::ssr::require_user().await?;
-    let client_id = crate::protocol::normalize_client_id(&client_id).map_err(ApiError::Invalid)?;
-    let body = crate::protocol::check_body(&body).map_err(ApiError::Invalid)?;
-    let message = ssr::services()?
+    #[server(default)] reply_to: Option<i64>,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let change = crate::protocol::Change::Post { body, reply_to };
+    let receipt = services
         .rooms
-        .post(&user, &room, &client_id, body)
+        .submit(&user, &room, &client_id, change)
         .await?;
-    leptos_axum::redirect(&format!("/r/{}", message.room));
-    Ok(message)
+    leptos_axum::redirect(&format!("/r/{}", receipt.room));
+    Ok(receipt)
+}
+
+/// Changes a room's topic: an event in its log, so every member sees it change.
+/// `client_id` makes a retry safe; without one, each call is a new change.
+#[server(endpoint = "set_topic")]
+pub async fn set_topic(
+    room: String,
+    #[server(default)] topic: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let client_id = client_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let change = crate::protocol::Change::Topic { topic };
+    services
+        .rooms
+        .submit(&user, &room, &client_id, change)
+        .await
+}
+
+/// Replaces the body of one's own message `target` (the `edit` frame, over HTTP).
+#[server(endpoint = "edit_message")]
+pub async fn edit_message(
+    room: String,
+    target: i64,
+    body: String,
+    client_id: String,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let change = crate::protocol::Change::Edit { target, body };
+    services
+        .rooms
+        .submit(&user, &room, &client_id, change)
+        .await
+}
+
+/// Deletes one's own message `target` (the `delete` frame, over HTTP).
+#[server(endpoint = "delete_message")]
+pub async fn delete_message(
+    room: String,
+    target: i64,
+    client_id: String,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let change = crate::protocol::Change::Delete { target };
+    services
+        .rooms
+        .submit(&user, &room, &client_id, change)
+        .await
+}
+
+/// Adds (`on`) or removes one's `emoji` on message `target` (the `react` frame, over
+/// HTTP).
+#[server(endpoint = "react")]
+pub async fn react(
+    room: String,
+    target: i64,
+    emoji: String,
+    on: bool,
+    client_id: String,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let change = crate::protocol::Change::React { target, emoji, on };
+    services
+        .rooms
+        .submit(&user, &room, &client_id, change)
+        .await
 }
