@@ -87,7 +87,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (in_use, mut released) = tokio::sync::mpsc::channel::<()>(1);
-    let limits = chat::hub::Limits {
+    let limits = chat::Limits {
         room_buffer: config.room_buffer,
         send_rate: config.send_rate,
         send_burst: config.send_burst,

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use app::{accounts::ssr::ClientAddr, error::ApiError, shell, App};
+use app::{error::ApiError, services::ClientAddr, shell, App};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},

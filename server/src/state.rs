@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use app::accounts::ssr::Services;
+use app::services::Services;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 

@@ -1,4 +1,4 @@
-//! Accounts and sessions: the server's implementation of [`app::accounts::ssr::AccountService`].
+//! Accounts and sessions: the server's implementation of [`app::accounts::port::AccountService`].
 
 use std::{
     net::IpAddr,
@@ -6,11 +6,9 @@ use std::{
 };
 
 use app::{
-    accounts::{
-        ssr::{AccountService, NewSession},
-        User,
-    },
+    accounts::port::{AccountService, NewSession},
     error::ApiError,
+    model::User,
 };
 use async_trait::async_trait;
 

@@ -12,8 +12,6 @@ use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
-use super::{store::MessageRow, writer::to_wire};
-
 /// A user's typing notice in a room goes out at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -38,8 +36,9 @@ impl Default for Limits {
     }
 }
 
-/// What a room's members receive: the encoded frame, and the seq for messages so that
-/// each connection can drop what it already has and notice what it is missing.
+/// What a room's members receive: the encoded frame, and the seq for events of the
+/// room's log so that each connection can drop what it already has and notice what it
+/// is missing.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub seq: Option<i64>,
@@ -61,6 +60,21 @@ impl Event {
             seq: None,
             frame: Event::encode(&frame),
         }
+    }
+}
+
+/// One connection's presence in a room: counted while it lives, released on drop, so
+/// no path out of a connection (a leave, a rejoin, an error, a panic) can leave a user
+/// online.
+pub struct Presence {
+    hub: Hub,
+    room: String,
+    user: String,
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        self.hub.leave(&self.room, &self.user);
     }
 }
 
@@ -113,10 +127,15 @@ impl Hub {
         })
     }
 
-    /// Subscribes a connection of `user` to `room`: returns the live feed (subscribed
-    /// before anything is replayed, so nothing falls between replay and live) and the
-    /// users online, announcing `user` if this is their first connection there.
-    pub fn join(&self, room: &str, user: &str) -> (broadcast::Receiver<Event>, Vec<String>) {
+    /// Subscribes a connection of `user` to `room`: returns its presence (which ends
+    /// when dropped), the live feed (subscribed before anything is replayed, so nothing
+    /// falls between replay and live) and the users online, announcing `user` if this
+    /// is their first connection there.
+    pub fn join(
+        &self,
+        room: &str,
+        user: &str,
+    ) -> (Presence, broadcast::Receiver<Event>, Vec<String>) {
         let mut inner = self.lock();
         let state = Self::room(&mut inner, room);
         let feed = state.tx.subscribe();
@@ -127,11 +146,16 @@ impl Hub {
         }
         let mut online: Vec<String> = state.online.keys().cloned().collect();
         online.sort();
-        (feed, online)
+        let presence = Presence {
+            hub: self.clone(),
+            room: room.to_string(),
+            user: user.to_string(),
+        };
+        (presence, feed, online)
     }
 
     /// The reverse of [`Hub::join`] for one connection.
-    pub fn leave(&self, room: &str, user: &str) {
+    fn leave(&self, room: &str, user: &str) {
         let mut inner = self.lock();
         let Some(state) = inner.rooms.get_mut(room) else {
             return;
@@ -147,7 +171,8 @@ impl Hub {
         }
     }
 
-    pub fn online(&self, room: &str) -> Vec<String> {
+    #[cfg(test)]
+    fn online(&self, room: &str) -> Vec<String> {
         let inner = self.lock();
         let mut online: Vec<String> = inner
             .rooms
@@ -158,12 +183,12 @@ impl Hub {
         online
     }
 
-    /// Sends a stored message to the room's members.
-    pub fn publish(&self, row: &MessageRow) {
-        let frame = Event::encode(&ServerFrame::Message(to_wire(row)));
+    /// Sends a stored event (its seq and frame) to the room's members.
+    pub fn publish(&self, room: &str, seq: i64, frame: &ServerFrame) {
+        let frame = Event::encode(frame);
         let mut inner = self.lock();
-        let _ = Self::room(&mut inner, &row.room).tx.send(Event {
-            seq: Some(row.seq),
+        let _ = Self::room(&mut inner, room).tx.send(Event {
+            seq: Some(seq),
             frame,
         });
     }
@@ -223,14 +248,14 @@ mod tests {
     #[test]
     fn presence_counts_connections_not_users() {
         let hub = Hub::default();
-        let (mut watcher, _) = hub.join("general", "watcher");
+        let (_me, mut watcher, _) = hub.join("general", "watcher");
         let own = decode(&watcher.try_recv().unwrap());
         assert!(
             matches!(own, ServerFrame::Presence { ref user, online: true, .. } if user == "watcher")
         );
-        let (_tab1, online) = hub.join("general", "alice");
+        let (tab1, _feed1, online) = hub.join("general", "alice");
         assert_eq!(online, ["alice", "watcher"]);
-        let (_tab2, _) = hub.join("general", "alice");
+        let (tab2, _feed2, _) = hub.join("general", "alice");
         // One announcement for two tabs.
         assert!(matches!(
             decode(&watcher.try_recv().unwrap()),
@@ -238,10 +263,10 @@ mod tests {
         ));
         assert!(watcher.try_recv().is_err());
 
-        hub.leave("general", "alice");
+        drop(tab1);
         assert!(watcher.try_recv().is_err(), "one tab closed, still online");
         assert_eq!(hub.online("general"), ["alice", "watcher"]);
-        hub.leave("general", "alice");
+        drop(tab2);
         assert_eq!(
             decode(&watcher.try_recv().unwrap()),
             ServerFrame::Presence {
@@ -256,7 +281,7 @@ mod tests {
     #[test]
     fn typing_is_throttled_per_user() {
         let hub = Hub::default();
-        let (mut feed, _) = hub.join("general", "bob");
+        let (_bob, mut feed, _) = hub.join("general", "bob");
         let _ = feed.try_recv(); // bob's own presence
         let now = Instant::now();
         hub.typing("general", "alice", now);

@@ -1,5 +1,7 @@
-//! Rooms and messages: storage, the group-commit writer, in-process fan-out, and the
-//! server's implementation of [`app::rooms::ssr::RoomService`].
+//! The chat: the one API through which the WebSocket, the forms and the server
+//! functions read and change rooms. Behind it: the rooms' event logs in the database,
+//! the group-commit writer that appends to them, and the in-process hub that fans
+//! events out. Its parts are private; callers speak to [`Chat`] only.
 
 use std::{
     collections::HashMap,
@@ -7,44 +9,82 @@ use std::{
 };
 
 use app::{
-    accounts::User,
     error::ApiError,
-    protocol::ChatMessage,
-    rooms::{rules::DEFAULT_ROOM, ssr::RoomService, HistoryPage, RoomSummary},
+    model::{HistoryPage, Receipt, RoomSummary, User},
+    protocol::{normalize_client_id, Change, ErrorCode, ServerFrame, RECENT_ON_JOIN},
+    rooms::{
+        port::RoomService,
+        rules::{check_topic, normalize_room_name, DEFAULT_ROOM},
+        HISTORY_MAX,
+    },
 };
 use async_trait::async_trait;
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{accounts::now_ms, db::Db, error::internal};
 
-/// Per-room broadcast, presence, typing and rate limits.
-pub mod hub;
-/// The SQL for rooms, membership and messages.
-pub mod store;
+/// Storing a batch of changes in one transaction.
+mod batch;
+/// The checks a change passes before it is queued.
+mod change;
+/// Fan-out within the process: room feeds, presence, typing, the send rate limit.
+mod hub;
+/// Deciding each change of a batch against what is stored.
+pub mod plan;
+/// Why the chat refused something.
+pub mod refusal;
+/// The SQL for rooms, membership and reading logs.
+mod store;
 /// Wire timestamps.
-pub mod timefmt;
+mod timefmt;
+/// Rows and new events as frames.
+mod wire;
 /// The group-commit writer.
-pub mod writer;
+mod writer;
 
+pub use batch::store_batch;
 use hub::Hub;
-use store::{NewMessage, Outcome};
-use writer::{to_wire, Writer};
+pub use hub::{Event, Limits, Presence};
+use refusal::Refusal;
+pub use writer::Pending;
+use writer::Writer;
 
-/// A room as the connection code needs it.
+/// Events read per query when replaying or catching up.
+const REPLAY_PAGE: i64 = 500;
+
+/// A room as callers hold it once found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomRef {
     pub id: i64,
     pub name: String,
 }
 
+/// A connection's entry into a room, from [`Chat::join`].
+pub struct Joining {
+    pub room: RoomRef,
+    /// Counts the connection as present until dropped.
+    pub presence: Presence,
+    /// Live events, subscribed before the replay was read.
+    pub feed: broadcast::Receiver<Event>,
+    /// The `joined` frame to send first.
+    pub joined: ServerFrame,
+    /// The seq the replay starts after: nothing at or below it is owed.
+    pub start: i64,
+    /// The first page of the replay, in order.
+    pub replay: Vec<Event>,
+    /// Whether more of the replay is to be read with [`Chat::read_after`].
+    pub more: bool,
+}
+
 pub struct Chat {
-    pub db: Db,
-    pub hub: Hub,
-    pub writer: Writer,
+    db: Db,
+    hub: Hub,
+    writer: Writer,
     /// Turns true when the server begins shutting down; connections then close politely.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
     /// Never sent on: the channel closes when the last `Chat` (held by every open
     /// connection) is dropped, which is how shutdown knows the sockets are done.
-    _in_use: tokio::sync::mpsc::Sender<()>,
+    _in_use: mpsc::Sender<()>,
     /// Room ids by name. Rooms are never renamed or deleted, so entries never go stale.
     room_ids: Mutex<HashMap<String, i64>>,
 }
@@ -53,9 +93,9 @@ impl Chat {
     /// Creates the default room if needed and starts the writer.
     pub async fn start(
         db: Db,
-        limits: hub::Limits,
-        stopping: tokio::sync::watch::Receiver<bool>,
-        in_use: tokio::sync::mpsc::Sender<()>,
+        limits: Limits,
+        stopping: watch::Receiver<bool>,
+        in_use: mpsc::Sender<()>,
     ) -> Result<Arc<Chat>, sqlx::Error> {
         store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
         let hub = Hub::new(limits);
@@ -70,48 +110,167 @@ impl Chat {
         }))
     }
 
-    /// Finds a room by name; `None` when there is no such room.
-    pub async fn room(&self, name: &str) -> Result<Option<RoomRef>, ApiError> {
-        if let Some(&id) = self
+    /// Turns true when the server is shutting down.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.clone()
+    }
+
+    /// The room called `name` as `user` may use it: the one place that says no to a
+    /// room that does not exist.
+    async fn room_for(&self, _user: &User, name: &str) -> Result<RoomRef, Refusal> {
+        let cached = self
             .room_ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-        {
-            return Ok(Some(RoomRef {
+            .copied();
+        if let Some(id) = cached {
+            return Ok(RoomRef {
                 id,
                 name: name.to_string(),
-            }));
+            });
         }
-        let Some(row) = store::room_by_name(&self.db, name)
+        let row = store::room_by_name(&self.db, name)
             .await
-            .map_err(|e| internal("looking up a room failed", e))?
-        else {
-            return Ok(None);
-        };
+            .map_err(|e| Refusal::internal("looking up a room failed", e))?
+            .ok_or_else(|| Refusal::unknown_room(name))?;
         self.room_ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(row.name.clone(), row.id);
-        Ok(Some(RoomRef {
+        Ok(RoomRef {
             id: row.id,
             name: row.name,
-        }))
+        })
     }
 
-    pub async fn existing_room(&self, name: &str) -> Result<RoomRef, ApiError> {
-        self.room(name)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("There is no room named {name:?}.")))
-    }
-
-    pub fn new_message(room: &RoomRef, user: &User, client_id: &str, body: &str) -> NewMessage {
-        NewMessage {
-            room_id: room.id,
-            author_id: user.id,
-            client_id: client_id.to_string(),
-            body: body.to_string(),
+    /// Enters a room: membership, presence, the live feed, and the replay of every
+    /// event after `since` (without it, from the [`RECENT_ON_JOIN`]th newest message).
+    pub async fn join(
+        &self,
+        user: &User,
+        name: &str,
+        since: Option<i64>,
+    ) -> Result<Joining, Refusal> {
+        if since.is_some_and(|since| since < 0) {
+            return Err(Refusal::new(
+                ErrorCode::BadFrame,
+                "since is a seq, 0 or more.",
+            ));
         }
+        let room = self.room_for(user, name).await?;
+        // Subscribe before reading the database: whatever is stored from here on is in
+        // the feed, whatever was stored before is in the query, and seqs sort out the
+        // overlap.
+        let (presence, feed, online) = self.hub.join(&room.name, &user.username);
+        let db = &self.db;
+        let read = async {
+            store::add_member(db, room.id, user.id, now_ms()).await?;
+            let last_seq = store::last_seq(db, room.id).await?;
+            // A `since` beyond the room's end (remembered from a database since reset)
+            // counts from the end, or every live event would look already seen.
+            let start = match since {
+                Some(since) => since.min(last_seq),
+                None => store::recent_start(db, room.id, RECENT_ON_JOIN as i64).await?,
+            };
+            let rows = store::events_after(db, room.id, start, REPLAY_PAGE).await?;
+            Ok::<_, sqlx::Error>((last_seq, start, rows))
+        };
+        let (last_seq, start, rows) = read
+            .await
+            .map_err(|e| Refusal::internal("joining a room failed", e))?;
+        let more = rows.len() as i64 == REPLAY_PAGE;
+        let replay = self
+            .frames(&room, rows)
+            .map_err(|e| Refusal::internal("reading a room's log failed", e))?;
+        Ok(Joining {
+            joined: ServerFrame::Joined {
+                room: room.name.clone(),
+                last_seq,
+                online,
+            },
+            room,
+            presence,
+            feed,
+            start,
+            replay,
+            more,
+        })
+    }
+
+    /// Stops being a member of `room` (presence ends with the connection's [`Presence`]).
+    pub async fn leave(&self, user: &User, room: &RoomRef) {
+        // Membership is what member counts show; the leave itself already happened.
+        if let Err(error) = store::remove_member(&self.db, room.id, user.id).await {
+            tracing::warn!(%error, "recording a leave failed");
+        }
+    }
+
+    /// The next page of `room`'s log after seq `after`, and whether more follows: how a
+    /// connection catches up after lagging behind or noticing a gap.
+    pub async fn read_after(
+        &self,
+        room: &RoomRef,
+        after: i64,
+    ) -> Result<(Vec<Event>, bool), Refusal> {
+        let rows = store::events_after(&self.db, room.id, after, REPLAY_PAGE)
+            .await
+            .map_err(|e| Refusal::internal("catching up failed", e))?;
+        let more = rows.len() as i64 == REPLAY_PAGE;
+        let events = self
+            .frames(room, rows)
+            .map_err(|e| Refusal::internal("reading a room's log failed", e))?;
+        Ok((events, more))
+    }
+
+    fn frames(&self, room: &RoomRef, rows: Vec<wire::LogRow>) -> Result<Vec<Event>, sqlx::Error> {
+        rows.into_iter()
+            .map(|row| {
+                let seq = row.seq;
+                let frame = row.into_frame(&room.name)?;
+                Ok(Event {
+                    seq: Some(seq),
+                    frame: Event::encode(&frame),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks a change and queues it for the writer; the returned [`Pending`] resolves
+    /// once it is stored (or refused under the room's lock: someone else's message, a
+    /// deleted one, too many emoji). The same path for a socket frame and a form post.
+    pub async fn submit(
+        &self,
+        user: &User,
+        room: &str,
+        client_id: &str,
+        change: Change,
+    ) -> Result<Pending, Refusal> {
+        let client_id = normalize_client_id(client_id).map_err(Refusal::invalid)?;
+        let change = change::check(change)?;
+        let room = self.room_for(user, room).await?;
+        if !self.hub.allow_send(user.id, std::time::Instant::now()) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                "You are sending too fast; this was not sent.",
+            ));
+        }
+        self.writer
+            .submit(plan::Submission {
+                room_id: room.id,
+                room: room.name,
+                actor_id: user.id,
+                actor: user.username.clone(),
+                client_id,
+                change,
+            })
+            .await
+    }
+
+    /// Tells `room` that `user` is typing (throttled per user).
+    pub fn typing(&self, room: &RoomRef, user: &User) {
+        self.hub
+            .typing(&room.name, &user.username, std::time::Instant::now());
     }
 }
 
@@ -138,8 +297,10 @@ impl RoomService for Chat {
         name: &str,
         topic: &str,
     ) -> Result<RoomSummary, ApiError> {
+        let name = normalize_room_name(name).map_err(ApiError::Invalid)?;
+        let topic = check_topic(topic).map_err(ApiError::Invalid)?;
         let now = now_ms();
-        let id = match store::create_room(&self.db, name, topic, Some(user.id), now).await {
+        let id = match store::create_room(&self.db, &name, &topic, Some(user.id), now).await {
             Ok(id) => id,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(ApiError::Conflict(format!(
@@ -153,8 +314,8 @@ impl RoomService for Chat {
             .map_err(|e| internal("adding a room member failed", e))?;
         tracing::info!(room = name, user_id = user.id, "room created");
         Ok(RoomSummary {
-            name: name.to_string(),
-            topic: topic.to_string(),
+            name,
+            topic,
             last_seq: 0,
             members: 1,
         })
@@ -162,45 +323,44 @@ impl RoomService for Chat {
 
     async fn history(
         &self,
-        _user: &User,
+        user: &User,
         room: &str,
         before: Option<i64>,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<HistoryPage, ApiError> {
-        let room = self.existing_room(room).await?;
-        let mut rows = store::messages_before(&self.db, room.id, before, i64::from(limit) + 1)
+        let limit = limit.unwrap_or(RECENT_ON_JOIN as u32);
+        if limit == 0 || limit > HISTORY_MAX {
+            return Err(ApiError::Invalid(format!("limit is 1 to {HISTORY_MAX}.")));
+        }
+        let room = self.room_for(user, room).await?;
+        // The position first: whatever changes after it is replayed to a client that
+        // joins with it, so the page may be newer than it but never older.
+        let last_seq = store::last_seq(&self.db, room.id)
             .await
             .map_err(|e| internal("reading history failed", e))?;
+        let (mut rows, reactions) =
+            store::messages_before(&self.db, room.id, before, i64::from(limit) + 1)
+                .await
+                .map_err(|e| internal("reading history failed", e))?;
         let has_more = rows.len() > limit as usize;
         if has_more {
             rows.remove(0);
         }
         Ok(HistoryPage {
-            messages: rows.iter().map(to_wire).collect(),
+            messages: wire::message_views(rows, reactions),
             has_more,
+            last_seq,
         })
     }
 
-    async fn post(
+    async fn submit(
         &self,
         user: &User,
         room: &str,
         client_id: &str,
-        body: &str,
-    ) -> Result<ChatMessage, ApiError> {
-        let room = self.existing_room(room).await?;
-        if !self.hub.allow_send(user.id, std::time::Instant::now()) {
-            return Err(ApiError::RateLimited(
-                "You are sending too fast. Wait a moment.".into(),
-            ));
-        }
-        let message = Self::new_message(&room, user, client_id, body);
-        match self
-            .writer
-            .store(message, room.name, user.username.clone())
-            .await?
-        {
-            Outcome::Stored(row) | Outcome::Duplicate(row) => Ok(to_wire(&row)),
-        }
+        change: Change,
+    ) -> Result<Receipt, ApiError> {
+        let pending = Chat::submit(self, user, room, client_id, change).await?;
+        Ok(pending.await?)
     }
 }

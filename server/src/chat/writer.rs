@@ -1,39 +1,44 @@
-//! Group commit: one task per process stores every posted message. While a transaction
-//! is in flight, new messages queue up and go into the next one together, so throughput
-//! follows the database's commits per second times the batch size rather than one
-//! commit per message. Each message is durable before its sender is answered and
-//! before anyone else is shown it.
+//! Group commit: one task per process stores every change to every room. While a
+//! transaction is in flight, new changes queue up and go into the next one together,
+//! so throughput follows the database's commits per second times the batch size
+//! rather than one commit per change. Each change is durable before its sender is
+//! answered and before anyone else is shown it: the writer publishes only after the
+//! commit.
 
-use std::{collections::HashMap, time::Duration};
+use std::{future::Future, pin::Pin, time::Duration};
 
-use app::error::ApiError;
 use tokio::{
     sync::{mpsc, oneshot},
     time::Instant,
 };
 
 use super::{
+    batch::store_batch,
     hub::Hub,
-    store::{self, MessageRow, NewMessage, Outcome},
+    plan::{Decision, Submission},
+    refusal::Refusal,
+    wire::new_event,
 };
 use crate::{accounts::now_ms, db::Db};
+use app::model::Receipt;
 
-/// Most messages stored in one transaction.
+/// Most changes stored in one transaction.
 const MAX_BATCH: usize = 512;
-/// Batches start at most this often. A message arriving after a quiet spell is stored at
+/// Batches start at most this often. A change arriving after a quiet spell is stored at
 /// once; under load each batch gathers what arrives within this time, so one commit and
-/// one socket write per member carry several messages. Delivering messages one by one
+/// one socket write per member carry several events. Delivering messages one by one
 /// cost a kernel send per member per message, and that CPU, not the database, is what
 /// made fan-out latency climb with the rate (docs/benchmarks.md).
 const PACE: Duration = Duration::from_millis(2);
-/// Messages waiting for the writer; senders wait (backpressure) beyond this.
+/// Changes waiting for the writer; submitters wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
 
-pub struct Request {
-    pub message: NewMessage,
-    pub room: String,
-    pub author: String,
-    pub reply: oneshot::Sender<Result<Outcome, ApiError>>,
+/// What a submitted change becomes: its receipt once stored, or why not.
+pub type Pending = Pin<Box<dyn Future<Output = Result<Receipt, Refusal>> + Send>>;
+
+struct Request {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Receipt, Refusal>>,
 }
 
 #[derive(Clone)]
@@ -49,26 +54,21 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Stores a message (or finds the original of a resend) and, when new, publishes it.
-    /// Connections await this inside their own set of pending acks, so they keep
-    /// reading while their messages wait for the next commit.
-    pub async fn store(
-        &self,
-        message: NewMessage,
-        room: String,
-        author: String,
-    ) -> Result<Outcome, ApiError> {
+    /// Queues a change, waiting while the queue is full (so a flood slows its sender,
+    /// and one connection's changes are stored in the order it sent them). The answer
+    /// comes after the commit that stores it (or finds the original of a retry).
+    /// Connections keep these among their pending acks, so they go on reading while
+    /// their changes wait for the next commit.
+    pub async fn submit(&self, submission: Submission) -> Result<Pending, Refusal> {
+        let stopped = || Refusal::internal("the writer has stopped", "shutting down");
         let (reply, answer) = oneshot::channel();
-        let request = Request {
-            message,
-            room,
-            author,
-            reply,
-        };
-        if self.tx.send(request).await.is_err() {
-            return Err(ApiError::Internal);
-        }
-        answer.await.unwrap_or(Err(ApiError::Internal))
+        self.tx
+            .send(Request { submission, reply })
+            .await
+            .map_err(|_| stopped())?;
+        Ok(Box::pin(async move {
+            answer.await.unwrap_or_else(|_| Err(stopped()))
+        }))
     }
 }
 
@@ -92,45 +92,42 @@ async fn run(db: Db, hub: Hub, mut rx: mpsc::Receiver<Request>) {
 }
 
 async fn store_and_publish(db: &Db, hub: &Hub, batch: Vec<Request>) {
-    let usernames: HashMap<i64, String> = batch
-        .iter()
-        .map(|r| (r.message.author_id, r.author.clone()))
-        .collect();
-    let room_names: HashMap<i64, String> = batch
-        .iter()
-        .map(|r| (r.message.room_id, r.room.clone()))
-        .collect();
-    let messages: Vec<NewMessage> = batch.iter().map(|r| r.message.clone()).collect();
-
-    match store::store_batch(db, &messages, &usernames, &room_names, now_ms()).await {
-        Ok(outcomes) => {
+    let (submissions, replies): (Vec<Submission>, Vec<_>) = batch
+        .into_iter()
+        .map(|request| (request.submission, request.reply))
+        .unzip();
+    let now = now_ms();
+    match store_batch(db, &submissions, now).await {
+        Ok(decisions) => {
             // Publish in input order: within a room that is seq order.
-            for outcome in &outcomes {
-                if let Outcome::Stored(row) = outcome {
-                    hub.publish(row);
+            for (submission, decision) in submissions.iter().zip(&decisions) {
+                if let Decision::New { seq, parent } = decision {
+                    let frame = new_event(submission, *seq, parent.clone(), now);
+                    hub.publish(&submission.room, *seq, &frame);
                 }
             }
-            for (request, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = request.reply.send(Ok(outcome));
+            for ((submission, decision), reply) in
+                submissions.into_iter().zip(decisions).zip(replies)
+            {
+                let answer = match decision {
+                    Decision::New { seq, .. } => Ok(Receipt {
+                        room: submission.room,
+                        seq,
+                    }),
+                    Decision::Repeat { room, seq } => Ok(Receipt { room, seq }),
+                    Decision::Refused(refusal) => Err(refusal),
+                };
+                let _ = reply.send(answer);
             }
         }
         Err(error) => {
-            tracing::error!(%error, size = batch.len(), "storing a batch of messages failed");
-            for request in batch {
-                let _ = request.reply.send(Err(ApiError::Internal));
+            let refusal = Refusal::internal(
+                &format!("storing a batch of {} changes failed", submissions.len()),
+                error,
+            );
+            for reply in replies {
+                let _ = reply.send(Err(refusal.clone()));
             }
         }
-    }
-}
-
-/// The wire form of a stored message.
-pub fn to_wire(row: &MessageRow) -> app::protocol::ChatMessage {
-    app::protocol::ChatMessage {
-        room: row.room.clone(),
-        seq: row.seq,
-        author: row.author.clone(),
-        body: row.body.clone(),
-        sent_at: super::timefmt::rfc3339_ms(row.sent_at),
-        client_id: row.client_id.clone(),
     }
 }

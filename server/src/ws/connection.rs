@@ -1,30 +1,19 @@
-//! One WebSocket connection, driven by one task: it reads the client's frames, the room
-//! feeds and the acks of stored messages, queues the frames to send in an [`Outbox`],
-//! and writes them whenever the socket can take them, everything that is ready in one
-//! flush. A slow client only fills its own outbox; its room feeds then lag, and it
-//! catches up from the database instead of holding up the room.
+//! One WebSocket connection, driven by one task. It only speaks the socket: it decodes
+//! each frame and hands it to the [`Chat`], queues what comes back (answers, replays,
+//! room feeds) in its [`Outbox`], and writes whenever the socket can take it. A slow
+//! client only fills its own outbox; its room feeds then lag, and it catches up from
+//! the database instead of holding up the room.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    future::{poll_fn, Future},
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
-    accounts::User,
-    error::ApiError,
-    protocol::{
-        check_body, normalize_client_id, ClientFrame, ErrorCode, HelloUser, ServerFrame,
-        RECENT_ON_JOIN,
-    },
+    model::{Receipt, User},
+    protocol::{Change, ClientFrame, ErrorCode, HelloUser, ServerFrame},
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{
-    stream::{FuturesUnordered, SplitSink, SplitStream},
-    SinkExt, StreamExt,
+    stream::{FuturesUnordered, SplitStream},
+    StreamExt,
 };
 use tokio::time::Instant;
 use tokio_stream::{
@@ -32,28 +21,26 @@ use tokio_stream::{
     StreamMap,
 };
 
-use crate::chat::{
-    hub::Event,
-    store::{self, MessageRow, Outcome},
-    writer::to_wire,
-    Chat, RoomRef,
+use super::{
+    cursor::{Cursor, Place},
+    outbox::Outbox,
 };
+use crate::chat::{refusal::Refusal, Chat, Event, Joining, Presence, RoomRef};
 
-/// Frames queued for the socket. When full, nothing more is read until the socket takes
-/// some, and room feeds lag.
-const OUTBOUND: usize = 256;
 /// How long a closing connection may take to write what it still has queued.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
-/// Rows fetched per query when replaying or catching up.
-const REPLAY_PAGE: i64 = 500;
 
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
 
-type Acking = Pin<Box<dyn Future<Output = (String, Result<Outcome, ApiError>)> + Send>>;
+/// A change on its way to the database: the room and `client_id` as the client sent
+/// them (an answer echoes them), and what became of it.
+type Acking = Pin<Box<dyn Future<Output = (String, String, Result<Receipt, Refusal>)> + Send>>;
+
+type Feeds = StreamMap<String, BroadcastStream<Event>>;
 
 /// Why the reader stopped.
 enum End {
@@ -65,8 +52,9 @@ enum End {
 
 struct Joined {
     room: RoomRef,
-    /// Highest seq sent to this connection; later feed events at or below it are dropped.
-    last: i64,
+    cursor: Cursor,
+    /// Keeps the user present in the room while the connection is in it.
+    _presence: Presence,
 }
 
 struct Connection {
@@ -76,79 +64,27 @@ struct Connection {
     joined: HashMap<String, Joined>,
 }
 
-/// Frames waiting for the socket. Writing is polled alongside everything else the
-/// connection waits on, so a client that reads slowly delays only itself, and frames
-/// that become ready together go out in one flush (one write call).
-struct Outbox {
-    sink: SplitSink<WebSocket, Message>,
-    queue: VecDeque<Message>,
-    /// Frames handed to the socket but not yet flushed.
-    unflushed: bool,
-}
-
-impl Outbox {
-    fn is_full(&self) -> bool {
-        self.queue.len() >= OUTBOUND
-    }
-
-    fn is_busy(&self) -> bool {
-        self.unflushed || !self.queue.is_empty()
-    }
-
-    /// Writes what is queued; ready once all of it is flushed. Safe to drop at any
-    /// point: what is not yet handed to the socket stays queued.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), axum::Error>> {
-        while !self.queue.is_empty() {
-            std::task::ready!(self.sink.poll_ready_unpin(cx))?;
-            let message = self.queue.pop_front().expect("not empty");
-            self.sink.start_send_unpin(message)?;
-            self.unflushed = true;
-        }
-        if self.unflushed {
-            std::task::ready!(self.sink.poll_flush_unpin(cx))?;
-            self.unflushed = false;
-            // A burst may have grown the queue; an idle connection should not keep that.
-            if self.queue.capacity() > 64 {
-                self.queue.shrink_to(8);
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    async fn write_all(&mut self) -> Result<(), axum::Error> {
-        poll_fn(|cx| self.poll_write(cx)).await
-    }
-}
-
 pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>) {
     let (sink, stream) = socket.split();
     tracing::debug!(user = %user.username, "connected");
     let mut connection = Connection {
         user,
         chat,
-        out: Outbox {
-            sink,
-            queue: VecDeque::new(),
-            unflushed: false,
-        },
+        out: Outbox::new(sink),
         joined: HashMap::new(),
     };
     let end = connection.read_loop(stream).await;
-    for (name, _) in connection.joined.drain() {
-        connection.chat.hub.leave(&name, &connection.user.username);
-    }
+    // Leave every room now, not after the goodbye has been written.
+    connection.joined.clear();
     tracing::debug!(user = %connection.user.username, "disconnected");
-    if let End::Close(code, reason) = end {
-        connection
-            .out
-            .queue
-            .push_back(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })));
-        let _ = tokio::time::timeout(FINAL_FLUSH, connection.out.write_all()).await;
-    }
-    let _ = connection.out.sink.close().await;
+    let last = match end {
+        End::Close(code, reason) => Some(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }))),
+        End::Gone => None,
+    };
+    connection.out.finish(last, FINAL_FLUSH).await;
 }
 
 /// Whether a read error was a frame over the size limit.
@@ -166,10 +102,10 @@ fn too_big(error: &axum::Error) -> bool {
 
 impl Connection {
     async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> End {
-        let mut feeds: StreamMap<String, BroadcastStream<Event>> = StreamMap::new();
+        let mut feeds = Feeds::new();
         let mut acking: FuturesUnordered<Acking> = FuturesUnordered::new();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let mut stopping = self.chat.stopping.clone();
+        let mut stopping = self.chat.stopping();
         let silence = tokio::time::sleep(SILENCE_LIMIT);
         tokio::pin!(silence);
 
@@ -207,10 +143,10 @@ impl Connection {
                 Some((room, event)) = feeds.next(), if !full && !feeds.is_empty() => {
                     self.on_event(&room, event).await
                 }
-                Some((client_id, outcome)) = acking.next(), if !full && !acking.is_empty() => {
-                    self.on_stored(client_id, outcome).await
+                Some((room, client_id, outcome)) = acking.next(), if !full && !acking.is_empty() => {
+                    self.on_stored(room, client_id, outcome).await
                 }
-                written = poll_fn(|cx| self.out.poll_write(cx)), if self.out.is_busy() => {
+                written = std::future::poll_fn(|cx| self.out.poll_write(cx)), if self.out.is_busy() => {
                     written.map_err(|_| End::Gone)
                 }
                 _ = ping.tick() => self.queue(Message::Ping(Default::default())).await,
@@ -223,14 +159,8 @@ impl Connection {
         }
     }
 
-    /// Queues a frame; when the outbox is full, first waits for the socket to take
-    /// what is queued (long replays and catch-ups go out page by page this way).
     async fn queue(&mut self, message: Message) -> Result<(), End> {
-        if self.out.is_full() {
-            self.out.write_all().await.map_err(|_| End::Gone)?;
-        }
-        self.out.queue.push_back(message);
-        Ok(())
+        self.out.push(message).await.map_err(|_| End::Gone)
     }
 
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
@@ -243,46 +173,23 @@ impl Connection {
 
     async fn refuse_about(
         &mut self,
-        code: ErrorCode,
-        message: impl Into<String>,
+        refusal: Refusal,
         room: Option<&str>,
         client_id: Option<&str>,
     ) -> Result<(), End> {
         self.send(&ServerFrame::Error {
-            code,
-            message: message.into(),
+            code: refusal.code,
+            message: refusal.message,
             room: room.map(str::to_string),
             client_id: client_id.map(str::to_string),
         })
         .await
     }
 
-    /// The room called `name`, or `None` once the client has been told why not.
-    async fn room_or_refuse(
-        &mut self,
-        name: &str,
-        client_id: Option<&str>,
-    ) -> Result<Option<RoomRef>, End> {
-        let (code, message) = match self.chat.room(name).await {
-            Ok(Some(room)) => return Ok(Some(room)),
-            Ok(None) => (
-                ErrorCode::UnknownRoom,
-                format!("There is no room named {name:?}."),
-            ),
-            Err(_) => (
-                ErrorCode::Internal,
-                "The room could not be reached; try again.".to_string(),
-            ),
-        };
-        self.refuse_about(code, message, Some(name), client_id)
-            .await?;
-        Ok(None)
-    }
-
     async fn on_text(
         &mut self,
         text: &str,
-        feeds: &mut StreamMap<String, BroadcastStream<Event>>,
+        feeds: &mut Feeds,
         acking: &mut FuturesUnordered<Acking>,
     ) -> Result<(), End> {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
@@ -296,43 +203,22 @@ impl Connection {
                     .await
             }
         };
+        let frame = match frame.into_change() {
+            Ok((room, client_id, change)) => {
+                return self.submit(room, client_id, change, acking).await
+            }
+            Err(frame) => frame,
+        };
         match frame {
             ClientFrame::Ping {} => self.send(&ServerFrame::Pong).await,
             ClientFrame::Join { room, since } => self.join(room, since, feeds).await,
-            ClientFrame::Leave { room } => {
-                if let Some(left) = self.joined.remove(&room) {
-                    feeds.remove(&room);
-                    self.chat.hub.leave(&room, &self.user.username);
-                    // Membership is what member counts show; the leave itself already happened.
-                    if let Err(error) =
-                        store::remove_member(&self.chat.db, left.room.id, self.user.id).await
-                    {
-                        tracing::warn!(%error, "recording a leave failed");
-                    }
-                }
-                Ok(())
-            }
-            ClientFrame::Typing { room } => {
-                if self.joined.contains_key(&room) {
-                    self.chat
-                        .hub
-                        .typing(&room, &self.user.username, std::time::Instant::now());
-                    Ok(())
-                } else {
-                    self.refuse_about(
-                        ErrorCode::NotJoined,
-                        format!("Join {room:?} first."),
-                        Some(&room),
-                        None,
-                    )
-                    .await
-                }
-            }
-            ClientFrame::Send {
-                room,
-                client_id,
-                body,
-            } => self.post(room, client_id, body, acking).await,
+            ClientFrame::Leave { room } => self.leave(room, feeds).await,
+            ClientFrame::Typing { room } => self.typing(room).await,
+            // `into_change` took every frame that changes a room.
+            ClientFrame::Send { .. }
+            | ClientFrame::Edit { .. }
+            | ClientFrame::Delete { .. }
+            | ClientFrame::React { .. } => Ok(()),
         }
     }
 
@@ -340,129 +226,89 @@ impl Connection {
         &mut self,
         name: String,
         since: Option<i64>,
-        feeds: &mut StreamMap<String, BroadcastStream<Event>>,
+        feeds: &mut Feeds,
     ) -> Result<(), End> {
-        if since.is_some_and(|since| since < 0) {
-            return self
-                .refuse_about(
-                    ErrorCode::BadFrame,
-                    "since is a seq, 0 or more.",
-                    Some(&name),
-                    None,
-                )
-                .await;
-        }
-        let Some(room) = self.room_or_refuse(&name, None).await? else {
-            return Ok(());
+        let Joining {
+            room,
+            presence,
+            feed,
+            joined,
+            start,
+            replay,
+            more,
+        } = match self.chat.join(&self.user, &name, since).await {
+            Ok(joining) => joining,
+            Err(refusal) => return self.refuse_about(refusal, Some(&name), None).await,
         };
-
-        // Subscribe before reading the database: whatever is stored from here on is in
-        // the feed, whatever was stored before is in the query, and seqs sort out the overlap.
-        let (feed, online) = self.chat.hub.join(&room.name, &self.user.username);
-        if self.joined.remove(&room.name).is_some() {
-            // A rejoin (to catch up): keep one presence count for this connection.
-            self.chat.hub.leave(&room.name, &self.user.username);
-        }
-        feeds.insert(room.name.clone(), BroadcastStream::new(feed));
-
-        let db = &self.chat.db;
-        let now = crate::accounts::now_ms();
-        let prepared = async {
-            store::add_member(db, room.id, self.user.id, now).await?;
-            let last_seq = store::room_by_name(db, &room.name)
-                .await?
-                .map_or(0, |r| r.last_seq);
-            let first = match since {
-                Some(since) => store::messages_after(db, room.id, since, REPLAY_PAGE).await?,
-                None => store::messages_before(db, room.id, None, RECENT_ON_JOIN as i64).await?,
-            };
-            Ok::<_, sqlx::Error>((last_seq, first))
-        }
-        .await;
-        let (last_seq, first) = match prepared {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                tracing::error!(%error, "joining a room failed");
-                feeds.remove(&room.name);
-                self.chat.hub.leave(&room.name, &self.user.username);
-                return self
-                    .refuse_about(
-                        ErrorCode::Internal,
-                        "Could not join; try again.",
-                        Some(&name),
-                        None,
-                    )
-                    .await;
-            }
-        };
-
-        self.send(&ServerFrame::Joined {
-            room: room.name.clone(),
-            last_seq,
-            online,
-        })
-        .await?;
-        // A `since` beyond the room's end (a client remembering a database since reset)
-        // counts from the end, or it would drop every live message as already seen.
-        let baseline = match since {
-            Some(since) => since.min(last_seq),
-            None => first.first().map_or(last_seq, |m| m.seq - 1),
-        };
+        let key = room.name.clone();
+        feeds.insert(key.clone(), BroadcastStream::new(feed));
+        // A rejoin (to catch up) replaces the entry: the old presence ends after the
+        // new one began, so the user never flickers offline.
         self.joined.insert(
-            room.name.clone(),
+            key.clone(),
             Joined {
-                room: room.clone(),
-                last: baseline,
+                room,
+                cursor: Cursor::after(start),
+                _presence: presence,
             },
         );
-        let more = since.is_some() && first.len() as i64 == REPLAY_PAGE;
-        self.deliver_rows(&room.name, &first).await?;
+        self.send(&joined).await?;
+        self.deliver(&key, replay).await?;
         if more {
-            self.catch_up(&room.name).await?;
+            self.catch_up(&key).await?;
         }
         Ok(())
     }
 
-    /// Sends rows not yet delivered, in order, advancing the room's high-water mark.
-    async fn deliver_rows(&mut self, room: &str, rows: &[MessageRow]) -> Result<(), End> {
-        for row in rows {
-            let fresh = self
-                .joined
-                .get(room)
-                .is_some_and(|joined| row.seq > joined.last);
-            if fresh {
-                self.send(&ServerFrame::Message(to_wire(row))).await?;
-                if let Some(joined) = self.joined.get_mut(room) {
-                    joined.last = row.seq;
-                }
+    async fn leave(&mut self, room: String, feeds: &mut Feeds) -> Result<(), End> {
+        if let Some(left) = self.joined.remove(&room) {
+            feeds.remove(&room);
+            self.chat.leave(&self.user, &left.room).await;
+        }
+        Ok(())
+    }
+
+    async fn typing(&mut self, room: String) -> Result<(), End> {
+        match self.joined.get(&room) {
+            Some(joined) => {
+                self.chat.typing(&joined.room, &self.user);
+                Ok(())
+            }
+            None => {
+                let refusal = Refusal::new(ErrorCode::NotJoined, format!("Join {room:?} first."));
+                self.refuse_about(refusal, Some(&room), None).await
             }
         }
+    }
+
+    /// Sends the events not yet sent, in order, advancing the room's cursor.
+    async fn deliver(&mut self, room: &str, events: Vec<Event>) -> Result<(), End> {
+        for event in events {
+            let Some(seq) = event.seq else { continue };
+            let Some(joined) = self.joined.get_mut(room) else {
+                return Ok(());
+            };
+            if joined.cursor.place(seq) == Place::Sent {
+                continue;
+            }
+            joined.cursor.advance(seq);
+            self.queue(Message::Text(event.frame)).await?;
+        }
         Ok(())
     }
 
-    /// Reads from the database everything after the room's high-water mark.
+    /// Reads from the database everything after the room's cursor.
     async fn catch_up(&mut self, room: &str) -> Result<(), End> {
         loop {
             let Some(joined) = self.joined.get(room) else {
                 return Ok(());
             };
-            let rows = match store::messages_after(
-                &self.chat.db,
-                joined.room.id,
-                joined.last,
-                REPLAY_PAGE,
-            )
-            .await
-            {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::error!(%error, "catching up failed");
-                    return Err(End::Close(CLOSE_INTERNAL, "could not catch up; reconnect"));
-                }
+            let (target, after) = (joined.room.clone(), joined.cursor.last());
+            let Ok((events, more)) = self.chat.read_after(&target, after).await else {
+                return Err(End::Close(CLOSE_INTERNAL, "could not catch up; reconnect"));
             };
-            let full = rows.len() as i64 == REPLAY_PAGE;
-            self.deliver_rows(room, &rows).await?;
-            if !full {
+            self.deliver(room, events).await?;
+            if !more {
                 return Ok(());
             }
         }
@@ -475,31 +321,16 @@ impl Connection {
     ) -> Result<(), End> {
         match event {
             Ok(Event { seq: None, frame }) => self.queue(Message::Text(frame)).await,
-            Ok(Event {
-                seq: Some(seq),
-                frame,
-            }) => {
-                let Some(last) = self.joined.get(room).map(|joined| joined.last) else {
+            Ok(event @ Event { seq: Some(seq), .. }) => {
+                let Some(place) = self.joined.get(room).map(|joined| joined.cursor.place(seq))
+                else {
                     return Ok(());
                 };
-                if seq <= last {
-                    return Ok(()); // already sent by the replay
-                }
-                if seq > last + 1 {
-                    // Something between was not seen here: fetch it rather than leave a gap.
+                if place == Place::Gap {
+                    // Something between was not seen here: read it rather than leave a gap.
                     self.catch_up(room).await?;
                 }
-                if self
-                    .joined
-                    .get(room)
-                    .is_some_and(|joined| seq > joined.last)
-                {
-                    self.queue(Message::Text(frame)).await?;
-                    if let Some(joined) = self.joined.get_mut(room) {
-                        joined.last = seq;
-                    }
-                }
-                Ok(())
+                self.deliver(room, vec![event]).await
             }
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");
@@ -508,82 +339,47 @@ impl Connection {
         }
     }
 
-    async fn post(
+    async fn submit(
         &mut self,
         room: String,
         client_id: String,
-        body: String,
+        change: Change,
         acking: &mut FuturesUnordered<Acking>,
     ) -> Result<(), End> {
-        let stored_id = match normalize_client_id(&client_id) {
-            Ok(id) => id,
-            Err(problem) => {
-                return self
-                    .refuse_about(ErrorCode::InvalidMessage, problem, Some(&room), None)
-                    .await
-            }
-        };
-        let body = match check_body(&body) {
-            Ok(body) => body.to_string(),
-            Err(problem) => {
-                return self
-                    .refuse_about(
-                        ErrorCode::InvalidMessage,
-                        problem,
-                        Some(&room),
-                        Some(&client_id),
-                    )
-                    .await
-            }
-        };
-        let Some(target) = self.room_or_refuse(&room, Some(&client_id)).await? else {
-            return Ok(());
-        };
-        if !self
+        match self
             .chat
-            .hub
-            .allow_send(self.user.id, std::time::Instant::now())
+            .submit(&self.user, &room, &client_id, change)
+            .await
         {
-            return self
-                .refuse_about(
-                    ErrorCode::RateLimited,
-                    "You are sending too fast; this message was not sent.",
-                    Some(&room),
-                    Some(&client_id),
-                )
-                .await;
+            Ok(pending) => {
+                acking.push(Box::pin(async move { (room, client_id, pending.await) }));
+                Ok(())
+            }
+            Err(refusal) => {
+                self.refuse_about(refusal, Some(&room), Some(&client_id))
+                    .await
+            }
         }
-        let message = Chat::new_message(&target, &self.user, &stored_id, &body);
-        let writer = self.chat.writer.clone();
-        let author = self.user.username.clone();
-        acking.push(Box::pin(async move {
-            (client_id, writer.store(message, target.name, author).await)
-        }));
-        Ok(())
     }
 
     async fn on_stored(
         &mut self,
+        room: String,
         client_id: String,
-        outcome: Result<Outcome, ApiError>,
+        outcome: Result<Receipt, Refusal>,
     ) -> Result<(), End> {
         match outcome {
-            Ok(Outcome::Stored(row) | Outcome::Duplicate(row)) => {
+            Ok(receipt) => {
                 self.send(&ServerFrame::Ack {
-                    room: row.room,
+                    room: receipt.room,
                     client_id,
-                    seq: row.seq,
+                    seq: receipt.seq,
                 })
                 .await
             }
-            Err(_) => {
-                self.send(&ServerFrame::Error {
-                    code: ErrorCode::Internal,
-                    message: "The message could not be stored; retrying it is safe.".into(),
-                    client_id: Some(client_id),
-                    room: None,
-                })
-                .await
+            Err(refusal) => {
+                self.refuse_about(refusal, Some(&room), Some(&client_id))
+                    .await
             }
         }
     }

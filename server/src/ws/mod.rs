@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use app::{
-    accounts::ssr::{request_token, AccountService},
-    protocol::MAX_FRAME_BYTES,
-};
+use app::{accounts::port::AccountService, protocol::MAX_FRAME_BYTES, services::request_token};
 use axum::{
     extract::{ws::WebSocketUpgrade, State},
     http::{header, HeaderMap},
@@ -14,8 +11,12 @@ use axum::{
 
 use crate::{error::AppError, state::AppState};
 
-/// The per-connection loop: frames in, frames out, room feeds.
-pub mod connection;
+/// The per-connection loop: decodes frames, calls the chat, queues what comes back.
+mod connection;
+/// Where a connection is in each room's log.
+mod cursor;
+/// Frames waiting for the socket.
+mod outbox;
 
 /// Bytes read from the socket at a time. Small, because most connections are idle and
 /// chat frames are short: tungstenite keeps a buffer this size for every connection and

@@ -1,0 +1,308 @@
+//! Storing a batch of changes in one transaction: lock the rooms, read what the changes
+//! depend on, decide each one ([`plan`]), write the net effect, commit. Seqs come from
+//! `rooms.last_seq`, read and advanced under the row lock (MySQL's `FOR UPDATE`,
+//! SQLite's `BEGIN IMMEDIATE`), so they are gap-free and in commit order whatever else
+//! writes; retries are recognised after the lock is taken, so a retry arriving by
+//! another way never reserves a seq.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use app::protocol::Change;
+use sqlx::QueryBuilder;
+
+use super::{
+    plan::{plan, Decision, RoomState, Snapshot, Submission, Target},
+    wire::Kind,
+};
+use crate::{
+    db::{Db, Dialect},
+    with_pool,
+};
+
+/// Stores `batch` at time `now` and says what became of each change, in input order.
+pub async fn store_batch(
+    db: &Db,
+    batch: &[Submission],
+    now: i64,
+) -> Result<Vec<Decision>, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dialect = db.dialect();
+    let (begin, for_update) = match dialect {
+        Dialect::MySql => ("BEGIN", " FOR UPDATE"),
+        // Take the write lock at once: a read lock upgraded later can fail as busy.
+        Dialect::Sqlite => ("BEGIN IMMEDIATE", ""),
+    };
+    let room_ids: BTreeSet<i64> = batch.iter().map(|s| s.room_id).collect();
+    // (room_id, seq) of every message the changes name.
+    let mut targets: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    // … and of those whose reactions the batch changes or removes.
+    let mut reacted: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    for submission in batch {
+        let (target, reactions) = match &submission.change {
+            Change::Post {
+                reply_to: Some(parent),
+                ..
+            } => (Some(*parent), false),
+            Change::Edit { target, .. } => (Some(*target), false),
+            Change::Delete { target } | Change::React { target, .. } => (Some(*target), true),
+            _ => (None, false),
+        };
+        if let Some(target) = target {
+            targets
+                .entry(submission.room_id)
+                .or_default()
+                .insert(target);
+            if reactions {
+                reacted
+                    .entry(submission.room_id)
+                    .or_default()
+                    .insert(target);
+            }
+        }
+    }
+
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_with(begin).await?;
+        let mut snapshot = Snapshot::default();
+
+        // 1. Lock the rooms, in id order so that concurrent writers cannot deadlock.
+        let mut lock = QueryBuilder::new("SELECT id, last_seq, created_by FROM rooms WHERE id IN (");
+        let mut ids = lock.separated(", ");
+        for id in &room_ids {
+            ids.push_bind(*id);
+        }
+        lock.push(") ORDER BY id").push(for_update);
+        let rooms: Vec<(i64, i64, Option<i64>)> = lock.build_query_as().fetch_all(&mut *tx).await?;
+        for (id, last_seq, created_by) in rooms {
+            snapshot.rooms.insert(id, RoomState { last_seq, created_by });
+        }
+
+        // 2. What was stored before, by idempotency key: one index lookup per change.
+        let mut lookup = stored_query(dialect, batch);
+        let stored: Vec<(i64, String, String, i64)> =
+            lookup.build_query_as().fetch_all(&mut *tx).await?;
+        for (actor_id, client_id, room, seq) in stored {
+            snapshot.stored.insert((actor_id, client_id), (room, seq));
+        }
+
+        // 3. The messages the changes name, and the reactions on those reacted to.
+        if !targets.is_empty() {
+            let mut query = QueryBuilder::new(
+                "SELECT m.room_id, m.seq, m.author_id, u.username, m.body FROM messages m \
+                 JOIN users u ON u.id = m.author_id WHERE ",
+            );
+            push_in_rooms(&mut query, "m.room_id", "m.seq", &targets);
+            let rows: Vec<(i64, i64, i64, String, Option<String>)> =
+                query.build_query_as().fetch_all(&mut *tx).await?;
+            for (room_id, seq, author_id, author, body) in rows {
+                snapshot.targets.insert((room_id, seq), Target { author_id, author, body });
+            }
+        }
+        if !reacted.is_empty() {
+            let mut query = QueryBuilder::new(
+                "SELECT room_id, message_seq, emoji, user_id FROM reactions WHERE ",
+            );
+            push_in_rooms(&mut query, "room_id", "message_seq", &reacted);
+            let rows: Vec<(i64, i64, Vec<u8>, i64)> =
+                query.build_query_as().fetch_all(&mut *tx).await?;
+            for (room_id, seq, emoji, user_id) in rows {
+                let emoji = String::from_utf8(emoji).unwrap_or_default();
+                snapshot.reactions.entry((room_id, seq)).or_default().insert((emoji, user_id));
+            }
+        }
+
+        // 4. Decide.
+        let plan = plan(batch, &snapshot);
+        let new: Vec<(&Submission, i64)> = batch
+            .iter()
+            .zip(&plan.decisions)
+            .filter_map(|(s, d)| match d {
+                Decision::New { seq, .. } => Some((s, *seq)),
+                _ => None,
+            })
+            .collect();
+
+        // 5. Write: counters, then events, then the messages as they now stand.
+        if !plan.last_seq.is_empty() {
+            let mut update = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
+            for (room_id, last) in &plan.last_seq {
+                update.push(" WHEN ").push_bind(*room_id).push(" THEN ").push_bind(*last);
+            }
+            update.push(" END WHERE id IN (");
+            let mut ids = update.separated(", ");
+            for room_id in plan.last_seq.keys() {
+                ids.push_bind(*room_id);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
+        }
+        for (room_id, topic) in &plan.topics {
+            sqlx::query("UPDATE rooms SET topic = ? WHERE id = ?")
+                .bind(topic)
+                .bind(room_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !new.is_empty() {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO room_events \
+                 (room_id, seq, kind, actor_id, client_id, target_seq, emoji, topic, at) ",
+            );
+            insert.push_values(&new, |mut row, (s, seq)| {
+                let (target, emoji, topic) = match &s.change {
+                    Change::Post { .. } => (None, None, None),
+                    Change::Edit { target, .. } | Change::Delete { target } => (Some(*target), None, None),
+                    Change::React { target, emoji, .. } => (Some(*target), Some(emoji.as_bytes()), None),
+                    Change::Topic { topic } => (None, None, Some(topic.as_str())),
+                };
+                row.push_bind(s.room_id)
+                    .push_bind(*seq)
+                    .push_bind(Kind::of(&s.change).as_str())
+                    .push_bind(s.actor_id)
+                    .push_bind(s.client_id.as_str())
+                    .push_bind(target)
+                    .push_bind(emoji)
+                    .push_bind(topic)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let posts: Vec<(&Submission, i64, &str, Option<i64>)> = new
+            .iter()
+            .filter_map(|(s, seq)| match &s.change {
+                Change::Post { body, reply_to } => Some((*s, *seq, body.as_str(), *reply_to)),
+                _ => None,
+            })
+            .collect();
+        if !posts.is_empty() {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO messages (room_id, seq, author_id, client_id, body, sent_at, reply_to) ",
+            );
+            insert.push_values(&posts, |mut row, (s, seq, body, reply_to)| {
+                row.push_bind(s.room_id)
+                    .push_bind(*seq)
+                    .push_bind(s.actor_id)
+                    .push_bind(s.client_id.as_str())
+                    .push_bind(*body)
+                    .push_bind(now)
+                    .push_bind(*reply_to);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for ((room_id, seq), body) in &plan.edits {
+            sqlx::query("UPDATE messages SET body = ?, edited_at = ? WHERE room_id = ? AND seq = ?")
+                .bind(body)
+                .bind(now)
+                .bind(room_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (room_id, seq) in &plan.deletes {
+            // The body's only copy: after this it is gone from the database.
+            sqlx::query(
+                "UPDATE messages SET body = NULL, edited_at = NULL, deleted_at = ? \
+                 WHERE room_id = ? AND seq = ?",
+            )
+            .bind(now)
+            .bind(room_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (room_id, seq, emoji, user_id) in &plan.reactions_off {
+            sqlx::query(
+                "DELETE FROM reactions WHERE room_id = ? AND message_seq = ? AND emoji = ? AND user_id = ?",
+            )
+            .bind(room_id)
+            .bind(seq)
+            .bind(emoji.as_bytes())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !plan.reactions_on.is_empty() {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO reactions (room_id, message_seq, emoji, user_id) ");
+            insert.push_values(&plan.reactions_on, |mut row, (room_id, seq, emoji, user_id)| {
+                row.push_bind(*room_id)
+                    .push_bind(*seq)
+                    .push_bind(emoji.as_bytes())
+                    .push_bind(*user_id);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(plan.decisions)
+    })
+}
+
+/// `(room = ? AND seq IN (?, …)) OR …` for the given rooms and seqs: a primary-key
+/// lookup per message in both dialects.
+fn push_in_rooms<'q, DB: sqlx::Database>(
+    query: &mut QueryBuilder<'q, DB>,
+    room_column: &str,
+    seq_column: &str,
+    seqs: &'q BTreeMap<i64, BTreeSet<i64>>,
+) where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (i, (room_id, seqs)) in seqs.iter().enumerate() {
+        if i > 0 {
+            query.push(" OR ");
+        }
+        query
+            .push(format!("({room_column} = "))
+            .push_bind(*room_id)
+            .push(format!(" AND {seq_column} IN ("));
+        let mut list = query.separated(", ");
+        for seq in seqs {
+            list.push_bind(*seq);
+        }
+        query.push("))");
+    }
+}
+
+/// The query finding the events of `batch` stored before, by `(actor_id, client_id)`,
+/// spelt so that each database does one index lookup per change: MySQL/MariaDB a
+/// row-value IN list on the unique index, SQLite the pairs as a VALUES table joined to
+/// the index, since it scans for a row-value IN. MariaDB is told the join order and the
+/// index: with the statistics of a young, fast-growing table it started from `rooms` and
+/// read every event of each room.
+fn stored_query<'q, DB: sqlx::Database>(
+    dialect: Dialect,
+    batch: &'q [Submission],
+) -> QueryBuilder<'q, DB>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    const COLUMNS: &str = "e.actor_id, e.client_id, r.name, e.seq";
+    let mut query = QueryBuilder::new(match dialect {
+        Dialect::MySql => format!(
+            "SELECT STRAIGHT_JOIN {COLUMNS} \
+             FROM room_events e FORCE INDEX (room_events_client) JOIN rooms r ON r.id = e.room_id \
+             WHERE (e.actor_id, e.client_id) IN ("
+        ),
+        Dialect::Sqlite => "WITH k (actor_id, client_id) AS (VALUES ".to_string(),
+    });
+    let mut pairs = query.separated(", ");
+    for submission in batch {
+        pairs.push("(");
+        pairs.push_bind_unseparated(submission.actor_id);
+        pairs.push_unseparated(", ");
+        pairs.push_bind_unseparated(submission.client_id.as_str());
+        pairs.push_unseparated(")");
+    }
+    query.push(")");
+    if dialect == Dialect::Sqlite {
+        query.push(format!(
+            " SELECT {COLUMNS} FROM k \
+             JOIN room_events e ON e.actor_id = k.actor_id AND e.client_id = k.client_id \
+             JOIN rooms r ON r.id = e.room_id"
+        ));
+    }
+    query
+}

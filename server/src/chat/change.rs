@@ -1,0 +1,112 @@
+//! The checks a change passes before it goes near the database: the same rules for a
+//! WebSocket frame and a form post.
+
+use app::{
+    protocol::{check_body, normalize_emoji, Change},
+    rooms::rules::check_topic,
+};
+
+use super::refusal::Refusal;
+
+/// Returns the change in its stored form (trimmed body, canonical emoji), or why not.
+pub fn check(change: Change) -> Result<Change, Refusal> {
+    let seq = |target: i64| {
+        if target > 0 {
+            Ok(target)
+        } else {
+            Err(Refusal::invalid(
+                "A message is named by its seq, 1 or more.",
+            ))
+        }
+    };
+    Ok(match change {
+        Change::Post { body, reply_to } => Change::Post {
+            body: check_body(&body).map_err(Refusal::invalid)?.to_string(),
+            reply_to: reply_to.map(seq).transpose()?,
+        },
+        Change::Edit { target, body } => Change::Edit {
+            target: seq(target)?,
+            body: check_body(&body).map_err(Refusal::invalid)?.to_string(),
+        },
+        Change::Delete { target } => Change::Delete {
+            target: seq(target)?,
+        },
+        Change::React { target, emoji, on } => Change::React {
+            target: seq(target)?,
+            emoji: normalize_emoji(&emoji).map_err(Refusal::invalid)?,
+            on,
+        },
+        Change::Topic { topic } => Change::Topic {
+            topic: check_topic(&topic).map_err(Refusal::invalid)?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_come_back_in_their_stored_form() {
+        assert_eq!(
+            check(Change::Post {
+                body: "hi  \n".into(),
+                reply_to: Some(3)
+            }),
+            Ok(Change::Post {
+                body: "hi".into(),
+                reply_to: Some(3)
+            })
+        );
+        assert_eq!(
+            check(Change::React {
+                target: 1,
+                emoji: "\u{2764}".into(),
+                on: true
+            }),
+            Ok(Change::React {
+                target: 1,
+                emoji: "\u{2764}\u{fe0f}".into(),
+                on: true
+            })
+        );
+    }
+
+    #[test]
+    fn bad_changes_are_refused() {
+        for change in [
+            Change::Post {
+                body: " ".into(),
+                reply_to: None,
+            },
+            Change::Post {
+                body: "x".into(),
+                reply_to: Some(0),
+            },
+            Change::Edit {
+                target: 1,
+                body: "x".repeat(4001),
+            },
+            Change::Edit {
+                target: -1,
+                body: "x".into(),
+            },
+            Change::Delete { target: 0 },
+            Change::React {
+                target: 1,
+                emoji: "thumbs up".into(),
+                on: true,
+            },
+            Change::Topic {
+                topic: "t".repeat(201),
+            },
+        ] {
+            let refusal = check(change.clone()).unwrap_err();
+            assert_eq!(
+                refusal.code,
+                app::protocol::ErrorCode::InvalidMessage,
+                "{change:?}"
+            );
+        }
+    }
+}

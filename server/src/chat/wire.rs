@@ -1,0 +1,332 @@
+//! Stored rows and new events as the frames clients receive: one place that knows both
+//! the columns and the wire, for replays from the database and live fan-out alike.
+
+use std::collections::BTreeMap;
+
+use app::protocol::{
+    excerpt, Change, ChatMessage, Deleted, Edited, MessageView, Reacted, Reaction, ReplyPreview,
+    ServerFrame, TopicSet,
+};
+
+use super::{plan::Submission, timefmt::rfc3339_ms};
+
+/// The kinds of event in `room_events.kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Message,
+    Edited,
+    Deleted,
+    ReactionOn,
+    ReactionOff,
+    Topic,
+}
+
+impl Kind {
+    pub fn of(change: &Change) -> Kind {
+        match change {
+            Change::Post { .. } => Kind::Message,
+            Change::Edit { .. } => Kind::Edited,
+            Change::Delete { .. } => Kind::Deleted,
+            Change::React { on: true, .. } => Kind::ReactionOn,
+            Change::React { on: false, .. } => Kind::ReactionOff,
+            Change::Topic { .. } => Kind::Topic,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Edited => "edited",
+            Kind::Deleted => "deleted",
+            Kind::ReactionOn => "reaction_on",
+            Kind::ReactionOff => "reaction_off",
+            Kind::Topic => "topic",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Kind> {
+        [
+            Kind::Message,
+            Kind::Edited,
+            Kind::Deleted,
+            Kind::ReactionOn,
+            Kind::ReactionOff,
+            Kind::Topic,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+    }
+}
+
+/// One event of a room's log, read back with what its frame needs: for a message and
+/// an edit the message's current body, for a reply its parent's author and start.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LogRow {
+    pub seq: i64,
+    pub kind: String,
+    pub actor: String,
+    pub client_id: String,
+    pub target_seq: Option<i64>,
+    pub emoji: Option<Vec<u8>>,
+    pub topic: Option<String>,
+    pub at: i64,
+    pub body: Option<String>,
+    pub reply_to: Option<i64>,
+    pub parent_author: Option<String>,
+    /// The first characters of the parent's body (enough for [`excerpt`]).
+    pub parent_body: Option<String>,
+}
+
+/// A message as it now stands, with its parent's author and start when a reply.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub seq: i64,
+    pub author: String,
+    pub body: Option<String>,
+    pub client_id: String,
+    pub sent_at: i64,
+    pub edited_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub reply_to: Option<i64>,
+    pub parent_author: Option<String>,
+    pub parent_body: Option<String>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReactionRow {
+    pub message_seq: i64,
+    pub emoji: Vec<u8>,
+    pub username: String,
+}
+
+fn preview(
+    reply_to: Option<i64>,
+    author: Option<String>,
+    body: Option<&str>,
+) -> Option<ReplyPreview> {
+    reply_to.map(|_| ReplyPreview {
+        author: author.unwrap_or_default(),
+        excerpt: body.map(excerpt),
+    })
+}
+
+fn emoji_text(bytes: Option<Vec<u8>>) -> String {
+    String::from_utf8(bytes.unwrap_or_default()).unwrap_or_default()
+}
+
+impl LogRow {
+    /// The frame this event was when it happened, with today's bodies.
+    pub fn into_frame(self, room: &str) -> Result<ServerFrame, sqlx::Error> {
+        let kind = Kind::parse(&self.kind).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown event kind {:?}", self.kind).into())
+        })?;
+        let room = room.to_string();
+        let target = self.target_seq.unwrap_or_default();
+        Ok(match kind {
+            Kind::Message => ServerFrame::Message(ChatMessage {
+                room,
+                seq: self.seq,
+                author: self.actor,
+                parent: preview(
+                    self.reply_to,
+                    self.parent_author,
+                    self.parent_body.as_deref(),
+                ),
+                body: self.body,
+                sent_at: rfc3339_ms(self.at),
+                client_id: self.client_id,
+                reply_to: self.reply_to,
+            }),
+            Kind::Edited => ServerFrame::Edited(Edited {
+                room,
+                seq: self.seq,
+                target,
+                body: self.body,
+                edited_at: rfc3339_ms(self.at),
+            }),
+            Kind::Deleted => ServerFrame::Deleted(Deleted {
+                room,
+                seq: self.seq,
+                target,
+            }),
+            Kind::ReactionOn | Kind::ReactionOff => ServerFrame::Reaction(Reacted {
+                room,
+                seq: self.seq,
+                target,
+                emoji: emoji_text(self.emoji),
+                user: self.actor,
+                on: kind == Kind::ReactionOn,
+            }),
+            Kind::Topic => ServerFrame::Topic(TopicSet {
+                room,
+                seq: self.seq,
+                topic: self.topic.unwrap_or_default(),
+                by: self.actor,
+            }),
+        })
+    }
+}
+
+/// The messages of a history page as they now stand, with their reactions.
+pub fn message_views(rows: Vec<MessageRow>, reactions: Vec<ReactionRow>) -> Vec<MessageView> {
+    let mut by_message: BTreeMap<i64, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for reaction in reactions {
+        by_message
+            .entry(reaction.message_seq)
+            .or_default()
+            .entry(emoji_text(Some(reaction.emoji)))
+            .or_default()
+            .push(reaction.username);
+    }
+    rows.into_iter()
+        .map(|row| {
+            // BTreeMap order is code-point order for emoji, as the timeline keeps them.
+            let reactions = by_message
+                .remove(&row.seq)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(emoji, mut users)| {
+                    users.sort();
+                    Reaction { emoji, users }
+                })
+                .collect();
+            MessageView {
+                seq: row.seq,
+                author: row.author,
+                deleted: row.deleted_at.is_some(),
+                body: row.body,
+                sent_at: rfc3339_ms(row.sent_at),
+                edited_at: row.edited_at.map(rfc3339_ms),
+                client_id: row.client_id,
+                parent: preview(row.reply_to, row.parent_author, row.parent_body.as_deref()),
+                reply_to: row.reply_to,
+                reactions,
+            }
+        })
+        .collect()
+}
+
+/// The frame of an event just stored as `seq` at `now`.
+pub fn new_event(
+    submission: &Submission,
+    seq: i64,
+    parent: Option<ReplyPreview>,
+    now: i64,
+) -> ServerFrame {
+    let room = submission.room.clone();
+    match &submission.change {
+        Change::Post { body, reply_to } => ServerFrame::Message(ChatMessage {
+            room,
+            seq,
+            author: submission.actor.clone(),
+            body: Some(body.clone()),
+            sent_at: rfc3339_ms(now),
+            client_id: submission.client_id.clone(),
+            reply_to: *reply_to,
+            parent,
+        }),
+        Change::Edit { target, body } => ServerFrame::Edited(Edited {
+            room,
+            seq,
+            target: *target,
+            body: Some(body.clone()),
+            edited_at: rfc3339_ms(now),
+        }),
+        Change::Delete { target } => ServerFrame::Deleted(Deleted {
+            room,
+            seq,
+            target: *target,
+        }),
+        Change::React { target, emoji, on } => ServerFrame::Reaction(Reacted {
+            room,
+            seq,
+            target: *target,
+            emoji: emoji.clone(),
+            user: submission.actor.clone(),
+            on: *on,
+        }),
+        Change::Topic { topic } => ServerFrame::Topic(TopicSet {
+            room,
+            seq,
+            topic: topic.clone(),
+            by: submission.actor.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for change in [
+            Change::Post {
+                body: "b".into(),
+                reply_to: None,
+            },
+            Change::Edit {
+                target: 1,
+                body: "b".into(),
+            },
+            Change::Delete { target: 1 },
+            Change::React {
+                target: 1,
+                emoji: "👍".into(),
+                on: true,
+            },
+            Change::React {
+                target: 1,
+                emoji: "👍".into(),
+                on: false,
+            },
+            Change::Topic { topic: "t".into() },
+        ] {
+            let kind = Kind::of(&change);
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            assert!(kind.as_str().len() <= 16, "fits room_events.kind");
+        }
+    }
+
+    #[test]
+    fn history_lists_reactions_in_the_timelines_order() {
+        let row = MessageRow {
+            seq: 3,
+            author: "alice".into(),
+            body: Some("hi".into()),
+            client_id: "c".into(),
+            sent_at: 0,
+            edited_at: None,
+            deleted_at: None,
+            reply_to: None,
+            parent_author: None,
+            parent_body: None,
+        };
+        let reaction = |emoji: &str, user: &str| ReactionRow {
+            message_seq: 3,
+            emoji: emoji.as_bytes().to_vec(),
+            username: user.into(),
+        };
+        let views = message_views(
+            vec![row],
+            vec![
+                reaction("👍", "zed"),
+                reaction("🎉", "bob"),
+                reaction("👍", "amy"),
+            ],
+        );
+        assert_eq!(
+            views[0].reactions,
+            vec![
+                Reaction {
+                    emoji: "🎉".into(),
+                    users: vec!["bob".into()]
+                },
+                Reaction {
+                    emoji: "👍".into(),
+                    users: vec!["amy".into(), "zed".into()]
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! Frames waiting for one connection's socket. Writing is polled alongside everything
+//! else the connection waits on, so a client that reads slowly delays only itself, and
+//! frames that become ready together go out in one flush (one write call).
+
+use std::{
+    collections::VecDeque,
+    future::poll_fn,
+    task::{Context, Poll},
+};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{stream::SplitSink, SinkExt};
+
+/// Frames queued for the socket. When full, the connection reads nothing more until
+/// the socket takes some, and its room feeds lag.
+const OUTBOUND: usize = 256;
+
+pub struct Outbox {
+    sink: SplitSink<WebSocket, Message>,
+    queue: VecDeque<Message>,
+    /// Frames handed to the socket but not yet flushed.
+    unflushed: bool,
+}
+
+impl Outbox {
+    pub fn new(sink: SplitSink<WebSocket, Message>) -> Self {
+        Outbox {
+            sink,
+            queue: VecDeque::new(),
+            unflushed: false,
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.queue.len() >= OUTBOUND
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.unflushed || !self.queue.is_empty()
+    }
+
+    /// Queues a frame; when the outbox is full, first waits for the socket to take what
+    /// is queued (long replays and catch-ups go out page by page this way).
+    pub async fn push(&mut self, message: Message) -> Result<(), axum::Error> {
+        if self.is_full() {
+            self.write_all().await?;
+        }
+        self.queue.push_back(message);
+        Ok(())
+    }
+
+    /// Writes what is queued; ready once all of it is flushed. Safe to drop at any
+    /// point: what is not yet handed to the socket stays queued.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), axum::Error>> {
+        while !self.queue.is_empty() {
+            std::task::ready!(self.sink.poll_ready_unpin(cx))?;
+            let message = self.queue.pop_front().expect("not empty");
+            self.sink.start_send_unpin(message)?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            std::task::ready!(self.sink.poll_flush_unpin(cx))?;
+            self.unflushed = false;
+            // A burst may have grown the queue; an idle connection should not keep that.
+            if self.queue.capacity() > 64 {
+                self.queue.shrink_to(8);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    pub async fn write_all(&mut self) -> Result<(), axum::Error> {
+        poll_fn(|cx| self.poll_write(cx)).await
+    }
+
+    /// Sends a last frame (a close) after what is queued, and closes the socket.
+    pub async fn finish(mut self, last: Option<Message>, within: std::time::Duration) {
+        if let Some(last) = last {
+            self.queue.push_back(last);
+            let _ = tokio::time::timeout(within, self.write_all()).await;
+        }
+        let _ = self.sink.close().await;
+    }
+}
