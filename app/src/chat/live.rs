@@ -1,7 +1,8 @@
 //! The browser's side of the live protocol: one WebSocket per tab that reconnects by
-//! itself (exponential backoff with jitter), rejoins the rooms it had open with their
-//! last seq, resends unacknowledged messages with their original `client_id`, and keeps
-//! per-room state in signals for the views.
+//! itself (exponential backoff with jitter), rejoins the rooms it had open from their
+//! position in the log, resends unacknowledged changes with their original
+//! `client_id`, and keeps each room's state in signals for the views. A room's
+//! messages live in a [`Timeline`], changed only by its reducer.
 //!
 //! The types compile on the server too (pages render from them); only the socket is
 //! browser-only.
@@ -11,8 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use leptos::prelude::*;
 
 use crate::{
-    protocol::{ChatMessage, ClientFrame},
-    rooms::HistoryPage,
+    model::HistoryPage,
+    protocol::{ClientFrame, ServerFrame},
+    timeline::{Applied, Timeline},
 };
 
 /// How long a typing notice stays visible without a new one.
@@ -33,7 +35,7 @@ pub enum Status {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PendingState {
     Sending,
     Failed(String),
@@ -44,14 +46,41 @@ pub enum PendingState {
 pub struct Pending {
     pub client_id: String,
     pub body: String,
+    pub reply_to: Option<i64>,
     pub state: PendingState,
+}
+
+/// An edit, deletion or reaction sent from this tab and not yet in the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingOp {
+    pub client_id: String,
+    pub target: i64,
+    /// The frame, kept to resend after a reconnect.
+    pub frame: ClientFrame,
+    /// The seq the server stored it as; the op is done once the timeline reaches it.
+    pub acked: Option<i64>,
+}
+
+impl PendingOp {
+    /// The new body of a pending edit.
+    pub fn edit_body(&self) -> Option<&str> {
+        match &self.frame {
+            ClientFrame::Edit { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self.frame, ClientFrame::Delete { .. })
+    }
 }
 
 /// Everything a room view shows, as signals.
 #[derive(Clone, Copy)]
 pub struct RoomState {
-    pub messages: RwSignal<BTreeMap<i64, ChatMessage>>,
+    pub timeline: RwSignal<Timeline>,
     pub pending: RwSignal<Vec<Pending>>,
+    pub ops: RwSignal<Vec<PendingOp>>,
     pub online: RwSignal<BTreeSet<String>>,
     /// Who is typing, until when (browser clock, ms).
     pub typing: RwSignal<BTreeMap<String, f64>>,
@@ -61,42 +90,50 @@ pub struct RoomState {
     pub joined: RwSignal<bool>,
     /// The last message from someone else, for the screen-reader announcement.
     pub announcement: RwSignal<String>,
+    /// The message being edited here, and the edit's text so far.
+    pub editing: RwSignal<Option<i64>>,
+    pub draft: RwSignal<String>,
+    /// The message the composer's next message answers.
+    pub replying: RwSignal<Option<i64>>,
+    /// The message whose emoji picker is open.
+    pub picking: RwSignal<Option<i64>>,
+    /// The message whose deletion waits for a confirmation.
+    pub confirming: RwSignal<Option<i64>>,
+    /// The message just jumped to, highlighted for a moment.
+    pub flash: RwSignal<Option<i64>>,
     last_typing_sent: StoredValue<f64>,
 }
 
 impl RoomState {
     fn new() -> Self {
         RoomState {
-            messages: RwSignal::new(BTreeMap::new()),
+            timeline: RwSignal::new(Timeline::new()),
             pending: RwSignal::new(Vec::new()),
+            ops: RwSignal::new(Vec::new()),
             online: RwSignal::new(BTreeSet::new()),
             typing: RwSignal::new(BTreeMap::new()),
             unread: RwSignal::new(0),
             has_more: RwSignal::new(false),
             joined: RwSignal::new(false),
             announcement: RwSignal::new(String::new()),
+            editing: RwSignal::new(None),
+            draft: RwSignal::new(String::new()),
+            replying: RwSignal::new(None),
+            picking: RwSignal::new(None),
+            confirming: RwSignal::new(None),
+            flash: RwSignal::new(None),
             last_typing_sent: StoredValue::new(f64::NEG_INFINITY),
         }
     }
 
-    pub fn last_seq(&self) -> Option<i64> {
-        self.messages
-            .with_untracked(|m| m.keys().next_back().copied())
-    }
-
     pub fn first_seq(&self) -> Option<i64> {
-        self.messages.with_untracked(|m| m.keys().next().copied())
+        self.timeline.with_untracked(Timeline::first_seq)
     }
 
-    /// Adds messages from a history page (older or the same ones: seqs decide).
+    /// Adds a history page (older, or the newest on first render).
     pub fn absorb(&self, page: &HistoryPage, older: bool) {
-        self.messages.update(|messages| {
-            for message in &page.messages {
-                messages
-                    .entry(message.seq)
-                    .or_insert_with(|| message.clone());
-            }
-        });
+        self.timeline
+            .update(|timeline| timeline.absorb(&page.messages, page.last_seq));
         if older || self.first_seq() == page.messages.first().map(|m| m.seq) {
             self.has_more.set(page.has_more);
         }
@@ -111,6 +148,18 @@ impl RoomState {
                 .map(|(user, _)| user.clone())
                 .collect()
         })
+    }
+
+    /// Drops the ops the timeline now includes.
+    fn settle_ops(&self) {
+        let position = self.timeline.with_untracked(Timeline::position);
+        if self.ops.with_untracked(|ops| {
+            ops.iter()
+                .any(|op| op.acked.is_some_and(|seq| seq <= position))
+        }) {
+            self.ops
+                .update(|ops| ops.retain(|op| op.acked.is_none_or(|seq| seq > position)));
+        }
     }
 }
 
@@ -132,7 +181,7 @@ pub struct Live {
     pub me: RwSignal<Option<String>>,
     /// The room on screen; messages elsewhere count as unread.
     pub active: RwSignal<Option<String>>,
-    /// The last error not tied to a message, for the banner.
+    /// The last error not tied to a pending message, for the banner.
     pub notice: RwSignal<Option<String>>,
     rooms: RwSignal<HashMap<String, RoomState>>,
     owner: StoredValue<Owner>,
@@ -198,9 +247,11 @@ impl Live {
     }
 
     fn join(&self, name: &str, state: RoomState) {
+        let position = state.timeline.with_untracked(Timeline::position);
         let frame = ClientFrame::Join {
             room: name.to_string(),
-            since: state.last_seq(),
+            // A room never loaded here starts from its recent messages.
+            since: (position > 0).then_some(position),
         };
         if self.send_frame(&frame) {
             state.joined.set(true);
@@ -224,13 +275,15 @@ impl Live {
         }
     }
 
-    /// Posts `body`; it shows at once as pending and turns normal when the server echoes it.
-    pub fn post(&self, room: &str, body: String) {
+    /// Posts `body` (answering `reply_to`); it shows at once as pending and turns
+    /// normal when the server echoes it.
+    pub fn post(&self, room: &str, body: String, reply_to: Option<i64>) {
         let client_id = new_client_id();
         self.room(room).pending.update(|pending| {
             pending.push(Pending {
                 client_id: client_id.clone(),
                 body: body.clone(),
+                reply_to,
                 state: PendingState::Sending,
             })
         });
@@ -238,26 +291,79 @@ impl Live {
             room: room.to_string(),
             client_id,
             body,
+            reply_to,
         });
     }
 
     /// Sends a failed message again under its original `client_id`.
     pub fn retry(&self, room: &str, client_id: &str) {
         let state = self.room(room);
-        let mut body = None;
+        let mut frame = None;
         state.pending.update(|pending| {
             if let Some(p) = pending.iter_mut().find(|p| p.client_id == client_id) {
                 p.state = PendingState::Sending;
-                body = Some(p.body.clone());
+                frame = Some(ClientFrame::Send {
+                    room: room.to_string(),
+                    client_id: p.client_id.clone(),
+                    body: p.body.clone(),
+                    reply_to: p.reply_to,
+                });
             }
         });
-        if let Some(body) = body {
-            self.send_frame(&ClientFrame::Send {
-                room: room.to_string(),
-                client_id: client_id.to_string(),
-                body,
-            });
+        if let Some(frame) = frame {
+            self.send_frame(&frame);
         }
+    }
+
+    fn change(&self, room: &str, target: i64, frame: ClientFrame) {
+        let client_id = match &frame {
+            ClientFrame::Edit { client_id, .. }
+            | ClientFrame::Delete { client_id, .. }
+            | ClientFrame::React { client_id, .. } => client_id.clone(),
+            _ => return,
+        };
+        self.room(room).ops.update(|ops| {
+            ops.push(PendingOp {
+                client_id,
+                target,
+                frame: frame.clone(),
+                acked: None,
+            })
+        });
+        self.send_frame(&frame);
+    }
+
+    /// Replaces the body of one's own message `target`.
+    pub fn edit(&self, room: &str, target: i64, body: String) {
+        let frame = ClientFrame::Edit {
+            room: room.to_string(),
+            target,
+            body,
+            client_id: new_client_id(),
+        };
+        self.change(room, target, frame);
+    }
+
+    /// Deletes one's own message `target`.
+    pub fn delete(&self, room: &str, target: i64) {
+        let frame = ClientFrame::Delete {
+            room: room.to_string(),
+            target,
+            client_id: new_client_id(),
+        };
+        self.change(room, target, frame);
+    }
+
+    /// Adds (`on`) or removes one's `emoji` on message `target`.
+    pub fn react(&self, room: &str, target: i64, emoji: String, on: bool) {
+        let frame = ClientFrame::React {
+            room: room.to_string(),
+            target,
+            emoji,
+            on,
+            client_id: new_client_id(),
+        };
+        self.change(room, target, frame);
     }
 
     /// Tells the room we are typing, at most every two seconds.
@@ -274,8 +380,15 @@ impl Live {
 
     /// Applies one frame from the server.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    fn receive(&self, frame: crate::protocol::ServerFrame) {
-        use crate::protocol::ServerFrame;
+    fn receive(&self, frame: ServerFrame) {
+        if let Some((room, _)) = frame.event_seq() {
+            let state = self.room(room);
+            let active = self
+                .active
+                .with_untracked(|active| active.as_deref() == Some(room));
+            self.apply_event(state, active, frame);
+            return;
+        }
         match frame {
             ServerFrame::Hello { user } => {
                 self.me.set(Some(user.username));
@@ -286,39 +399,20 @@ impl Live {
             ServerFrame::Joined { room, online, .. } => {
                 self.room(&room).online.set(online.into_iter().collect());
             }
-            ServerFrame::Message(message) => {
-                let state = self.room(&message.room);
-                let mine = self
-                    .me
-                    .with_untracked(|me| me.as_deref() == Some(message.author.as_str()));
-                state
-                    .pending
-                    .update(|pending| pending.retain(|p| p.client_id != message.client_id));
-                state.typing.update(|typing| {
-                    typing.remove(&message.author);
-                });
-                let is_new = state
-                    .messages
-                    .with_untracked(|m| !m.contains_key(&message.seq));
-                if is_new && !mine {
-                    let active = self
-                        .active
-                        .with_untracked(|a| a.as_deref() == Some(message.room.as_str()));
-                    if active {
-                        state
-                            .announcement
-                            .set(format!("{}: {}", message.author, message.body));
-                    } else {
-                        state.unread.update(|n| *n += 1);
+            ServerFrame::Ack {
+                room,
+                client_id,
+                seq,
+            } => {
+                // A sent message clears when it arrives through the room's feed; an
+                // edit, deletion or reaction once the timeline includes its seq.
+                let state = self.room(&room);
+                state.ops.update(|ops| {
+                    if let Some(op) = ops.iter_mut().find(|op| op.client_id == client_id) {
+                        op.acked = Some(seq);
                     }
-                }
-                state.messages.update(|messages| {
-                    messages.insert(message.seq, message);
                 });
-            }
-            ServerFrame::Ack { .. } => {
-                // The message itself arrives through the room feed (joined rooms) and
-                // clears the pending entry then; nothing else to do.
+                state.settle_ops();
             }
             ServerFrame::Presence { room, user, online } => {
                 self.room(&room).online.update(|set| {
@@ -341,19 +435,60 @@ impl Live {
                 room: Some(room),
                 ..
             } => {
-                self.room(&room).pending.update(|pending| {
+                let state = self.room(&room);
+                let mut was_send = false;
+                state.pending.update(|pending| {
                     if let Some(p) = pending.iter_mut().find(|p| p.client_id == client_id) {
                         p.state = PendingState::Failed(message.clone());
+                        was_send = true;
                     }
                 });
+                if !was_send {
+                    // A refused edit, deletion or reaction: nothing changed; say why.
+                    state
+                        .ops
+                        .update(|ops| ops.retain(|op| op.client_id != client_id));
+                    self.notice.set(Some(message));
+                }
             }
             ServerFrame::Error { message, .. } => self.notice.set(Some(message)),
-            ServerFrame::Pong => {}
+            _ => {}
         }
     }
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    /// After (re)connecting: rejoin the rooms we had, from their last seq, and resend
+    fn apply_event(&self, state: RoomState, active: bool, frame: ServerFrame) {
+        if let ServerFrame::Message(message) = &frame {
+            state
+                .pending
+                .update(|pending| pending.retain(|p| p.client_id != message.client_id));
+            state.typing.update(|typing| {
+                typing.remove(&message.author);
+            });
+        }
+        let applied = state.timeline.try_update(|timeline| timeline.apply(&frame));
+        if let (Some(Applied::NewMessage), ServerFrame::Message(message)) = (applied, &frame) {
+            let mine = self
+                .me
+                .with_untracked(|me| me.as_deref() == Some(message.author.as_str()));
+            if !mine {
+                if active {
+                    // Only new messages are announced; edits of old ones are not news.
+                    state.announcement.set(format!(
+                        "{}: {}",
+                        message.author,
+                        message.body.as_deref().unwrap_or_default()
+                    ));
+                } else {
+                    state.unread.update(|n| *n += 1);
+                }
+            }
+        }
+        state.settle_ops();
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    /// After (re)connecting: rejoin the rooms we had, from their position, and resend
     /// what was never acknowledged.
     fn resume(&self) {
         let rooms: Vec<(String, RoomState)> = self
@@ -362,16 +497,23 @@ impl Live {
         let active = self.active.get_untracked();
         for (name, state) in rooms {
             let wanted = state.joined.get_untracked() || active.as_deref() == Some(name.as_str());
-            if wanted {
-                self.join(&name, state);
-                for pending in state.pending.get_untracked() {
-                    if pending.state == PendingState::Sending {
-                        self.send_frame(&ClientFrame::Send {
-                            room: name.clone(),
-                            client_id: pending.client_id,
-                            body: pending.body,
-                        });
-                    }
+            if !wanted {
+                continue;
+            }
+            self.join(&name, state);
+            for pending in state.pending.get_untracked() {
+                if pending.state == PendingState::Sending {
+                    self.send_frame(&ClientFrame::Send {
+                        room: name.clone(),
+                        client_id: pending.client_id,
+                        body: pending.body,
+                        reply_to: pending.reply_to,
+                    });
+                }
+            }
+            for op in state.ops.get_untracked() {
+                if op.acked.is_none() {
+                    self.send_frame(&op.frame);
                 }
             }
         }
@@ -403,7 +545,7 @@ pub fn now_ms() -> f64 {
     }
 }
 
-/// A fresh UUID v4 for a message's `client_id`.
+/// A fresh UUID v4 for a change's `client_id`.
 pub fn new_client_id() -> String {
     #[cfg(feature = "hydrate")]
     {
@@ -489,7 +631,7 @@ mod socket {
                     while let Some(Ok(message)) = read.next().await {
                         if let Message::Text(text) = message {
                             if let Ok(frame) = serde_json::from_str(&text) {
-                                if matches!(frame, crate::protocol::ServerFrame::Hello { .. }) {
+                                if matches!(frame, ServerFrame::Hello { .. }) {
                                     failures = 0;
                                 }
                                 self.receive(frame);

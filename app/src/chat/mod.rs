@@ -1,6 +1,12 @@
+/// The composer.
+pub mod composer;
 /// The socket client and per-room state.
 pub mod live;
-/// The chat page: rooms, messages, composer, members.
+/// One message: body, reply, reactions, actions, editing.
+pub mod message;
+/// The chat page: rooms sidebar and the room on screen.
 pub mod page;
+/// One room on screen.
+pub mod room;
 /// Message times.
 pub mod time;

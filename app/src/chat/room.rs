@@ -1,0 +1,336 @@
+//! One room on screen: its header, the message list (keyed, so an event re-renders
+//! only the message it changed), who is typing, the composer and who is online.
+
+use leptos::{html, prelude::*};
+
+use super::{
+    composer::Composer,
+    live::{now_ms, typing_sentence, Live, RoomState, Status},
+    message::{MessageItem, PendingItem, Row},
+    time::day_and_time,
+};
+use crate::{
+    model::HistoryPage,
+    rooms::{history, rules::DEFAULT_ROOM},
+    session::use_session,
+};
+
+/// What the parts of a room view share, as context.
+#[derive(Clone, Copy)]
+pub struct RoomContext {
+    pub name: StoredValue<String>,
+    pub state: RoomState,
+    pub live: Live,
+    /// The logged-in user's name.
+    pub me: Signal<Option<String>>,
+    /// True once the wasm runs: local times, and the controls that need it.
+    pub hydrated: RwSignal<bool>,
+    pub composer: NodeRef<html::Textarea>,
+    loading_older: RwSignal<bool>,
+}
+
+impl RoomContext {
+    pub fn name(&self) -> String {
+        self.name.get_value()
+    }
+
+    /// Loads the page of history before the oldest message shown; false when there
+    /// was nothing to load or it failed.
+    pub async fn load_older(self) -> bool {
+        if self.loading_older.get_untracked() {
+            return false;
+        }
+        let Some(first) = self.state.first_seq() else {
+            return false;
+        };
+        self.loading_older.set(true);
+        let older = history(self.name(), Some(first), None).await;
+        if let Ok(page) = &older {
+            self.state.absorb(page, true);
+        }
+        self.loading_older.set(false);
+        older.is_ok()
+    }
+
+    /// Shows message `seq`, loading older history until it is there, and highlights it.
+    pub fn jump_to(self, seq: i64) {
+        leptos::task::spawn_local(async move {
+            while self.state.timeline.with_untracked(|t| t.get(seq).is_none())
+                && self.state.has_more.get_untracked()
+            {
+                if !self.load_older().await {
+                    break;
+                }
+            }
+            // After the next render, when the message is in the page.
+            request_animation_frame(move || {
+                #[cfg(feature = "hydrate")]
+                if let Some(element) = document().get_element_by_id(&format!("m-{seq}")) {
+                    use wasm_bindgen::JsCast;
+                    element.scroll_into_view();
+                    if let Ok(element) = element.dyn_into::<web_sys::HtmlElement>() {
+                        let _ = element.focus();
+                    }
+                }
+            });
+            self.state.flash.set(Some(seq));
+            set_timeout(
+                move || {
+                    if self.state.flash.get_untracked() == Some(seq) {
+                        self.state.flash.set(None);
+                    }
+                },
+                std::time::Duration::from_secs(2),
+            );
+        });
+    }
+
+    /// Puts the cursor back in the composer (after an edit, a reply, a picker).
+    pub fn focus_composer(&self) {
+        if let Some(composer) = self.composer.get_untracked() {
+            let _ = composer.focus();
+        }
+    }
+}
+
+#[component]
+pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl IntoView {
+    let live = expect_context::<Live>();
+    let session = use_session();
+    let state = live.room(&name);
+    state.absorb(&page, false);
+    let me = Signal::derive(move || session.current_user().map(|user| user.username));
+    // Local times and the socket only once the wasm runs; the server renders UTC.
+    let hydrated = RwSignal::new(false);
+    let ctx = RoomContext {
+        name: StoredValue::new(name.clone()),
+        state,
+        live,
+        me,
+        hydrated,
+        composer: NodeRef::new(),
+        loading_older: RwSignal::new(false),
+    };
+    provide_context(ctx);
+    let now = RwSignal::new(0.0);
+    {
+        let name = name.clone();
+        Effect::new(move |_| {
+            hydrated.set(true);
+            #[cfg(feature = "hydrate")]
+            live.start();
+            live.open(&name);
+        });
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        // Re-check typing notices every second so they expire on screen.
+        if let Ok(handle) =
+            set_interval_with_handle(move || now.set(now_ms()), std::time::Duration::from_secs(1))
+        {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    let typing = move || {
+        now.get();
+        let me = me.get();
+        typing_sentence(&state.typing_now(me.as_deref(), now_ms()))
+    };
+    let list = NodeRef::<html::Div>::new();
+    // Keep the newest message in view as messages arrive at the end, unless the reader
+    // scrolled up. Older pages arriving at the top, edits and reactions do not move it.
+    Effect::new(move |previous: Option<(bool, Option<i64>, usize)>| {
+        let newest = state
+            .timeline
+            .with(|t| t.messages().next_back().map(|m| m.seq));
+        let shown = list.get();
+        let now = (shown.is_some(), newest, state.pending.with(Vec::len));
+        if previous != Some(now) {
+            if let Some(list) = shown {
+                let distance = list.scroll_height() - list.scroll_top() - list.client_height();
+                if distance < 200 {
+                    list.set_scroll_top(list.scroll_height());
+                }
+            }
+        }
+        now
+    });
+    // One row per message, with a day separator where the day changes; keyed by the
+    // message's revision, so an edit or a reaction re-renders that message only.
+    let rows = move || {
+        let local = hydrated.get();
+        state.timeline.with(|timeline| {
+            let mut last_day = String::new();
+            timeline
+                .revisions()
+                .map(|(view, revision)| {
+                    let (day, _) = day_and_time(&view.sent_at, local);
+                    let separator = (day != last_day).then(|| day.clone());
+                    last_day = day;
+                    Row {
+                        view: view.clone(),
+                        revision,
+                        separator,
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let shown_topic = move || {
+        state
+            .timeline
+            .with(|t| t.topic().map(str::to_string))
+            .unwrap_or_else(|| topic.get())
+    };
+    let room_label = format!("Messages in #{name}");
+
+    view! {
+        <section class="room" aria-labelledby="room-title">
+            <header class="room-header">
+                <h1 id="room-title">{format!("#{name}")}</h1>
+                <p class="topic">{shown_topic}</p>
+                {
+                    let name = name.clone();
+                    let navigate = leptos_router::hooks::use_navigate();
+                    move || {
+                        let name = name.clone();
+                        let navigate = navigate.clone();
+                        (hydrated.get() && name != DEFAULT_ROOM)
+                            .then(|| {
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="link-button leave"
+                                        on:click=move |_| {
+                                            live.leave(&name);
+                                            navigate(&format!("/r/{DEFAULT_ROOM}"), Default::default());
+                                        }
+                                    >
+                                        "Leave room"
+                                    </button>
+                                }
+                            })
+                    }
+                }
+            </header>
+            <ConnectionBanner />
+            // The list is a log, but not a live region: edits and reactions to old
+            // messages must not be read out. New messages are announced below.
+            <div
+                class="messages"
+                role="log"
+                aria-live="off"
+                aria-label=room_label
+                tabindex="0"
+                node_ref=list
+                on:scroll=move |_| {
+                    if let Some(list) = list.get() {
+                        if list.scroll_top() < 40 && state.has_more.get_untracked() {
+                            leptos::task::spawn_local(async move {
+                                ctx.load_older().await;
+                            });
+                        }
+                    }
+                }
+            >
+                {move || {
+                    state
+                        .has_more
+                        .get()
+                        .then(|| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class="load-older"
+                                    disabled=move || ctx.loading_older.get()
+                                    on:click=move |_| {
+                                        leptos::task::spawn_local(async move {
+                                            ctx.load_older().await;
+                                        })
+                                    }
+                                >
+                                    "Load older messages"
+                                </button>
+                            }
+                        })
+                }}
+                <For
+                    each=rows
+                    key=|row| (row.view.seq, row.revision, row.separator.clone())
+                    let:row
+                >
+                    <MessageItem row />
+                </For>
+                <For
+                    each=move || state.pending.get()
+                    key=|pending| (pending.client_id.clone(), pending.state.clone())
+                    let:pending
+                >
+                    <PendingItem pending />
+                </For>
+            </div>
+            <p class="typing" aria-live="polite">
+                {typing}
+            </p>
+            <Composer />
+        </section>
+        <aside class="members" aria-labelledby="members-title">
+            <h2 id="members-title">"Online"</h2>
+            <ul>
+                {move || {
+                    state
+                        .online
+                        .get()
+                        .into_iter()
+                        .map(|user| view! { <li>{user}</li> })
+                        .collect_view()
+                }}
+            </ul>
+        </aside>
+        <p class="visually-hidden" aria-live="polite">
+            {move || state.announcement.get()}
+        </p>
+    }
+}
+
+#[component]
+fn ConnectionBanner() -> impl IntoView {
+    let live = expect_context::<Live>();
+    let notice = move || live.notice.get();
+    view! {
+        {move || match live.status.get() {
+            Status::Reconnecting { seconds } => {
+                Some(
+                    view! {
+                        <p class="banner offline" role="status">
+                            {format!("Connection lost. Reconnecting in {seconds} s… Messages you send now are kept and sent when back.")}
+                        </p>
+                    }
+                        .into_any(),
+                )
+            }
+            Status::Connecting => {
+                Some(view! { <p class="banner connecting" role="status">"Connecting…"</p> }.into_any())
+            }
+            Status::Online | Status::Idle => None,
+        }}
+        {move || {
+            notice()
+                .map(|text| {
+                    view! {
+                        <p class="banner notice" role="status">
+                            {text}
+                            " "
+                            <button
+                                type="button"
+                                class="link-button"
+                                on:click=move |_| live.notice.set(None)
+                            >
+                                "Dismiss"
+                            </button>
+                        </p>
+                    }
+                })
+        }}
+    }
+}
