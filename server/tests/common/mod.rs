@@ -221,6 +221,13 @@ impl TestServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// Kills the process with SIGKILL, as a crash or a power cut would: nothing is
+    /// flushed, nothing is closed politely.
+    pub fn kill(mut self) {
+        self.child.kill().expect("cannot kill the server");
+        self.child.wait().expect("cannot reap the server");
+    }
+
     /// Sends SIGTERM and waits for the process to finish its graceful shutdown.
     pub fn stop(mut self) -> ExitStatus {
         let status = Command::new("kill")

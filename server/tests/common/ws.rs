@@ -12,6 +12,12 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 
+use app::{
+    model::HistoryPage,
+    protocol::{MessageView, ServerFrame},
+    timeline::Timeline,
+};
+
 use super::TestServer;
 
 /// Long enough for a busy CI machine; a test waiting this long has failed.
@@ -197,4 +203,105 @@ pub fn seqs(messages: &[Value]) -> Vec<i64> {
         .iter()
         .map(|m| m["seq"].as_i64().unwrap())
         .collect()
+}
+
+impl Client {
+    /// Sends a mutating frame and returns its answer: the `ack` or `error` naming its
+    /// `client_id`. Frames that arrive meanwhile stay buffered, in order.
+    pub async fn change(&mut self, frame: Value) -> Value {
+        let client_id = frame["client_id"].as_str().unwrap().to_string();
+        self.send(frame).await;
+        self.until(|f| {
+            (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == client_id.as_str()
+        })
+        .await
+    }
+
+    /// Applies the events of `room` to `timeline`, in the order they arrived, until
+    /// it includes seq `upto`.
+    pub async fn sync(&mut self, timeline: &mut Timeline, room: &str, upto: i64) {
+        while timeline.position() < upto {
+            let frame = self.until(|f| is_event_of(f, room)).await;
+            let frame: ServerFrame = serde_json::from_value(frame).unwrap();
+            timeline.apply(&frame);
+        }
+    }
+}
+
+/// Whether `frame` is an event of `room`'s log.
+pub fn is_event_of(frame: &Value, room: &str) -> bool {
+    matches!(
+        frame["type"].as_str(),
+        Some("message" | "edited" | "deleted" | "reaction" | "topic")
+    ) && frame["room"] == room
+}
+
+pub fn edit(room: &str, target: i64, body: &str, client_id: &str) -> Value {
+    json!({"type": "edit", "room": room, "target": target, "body": body, "client_id": client_id})
+}
+
+pub fn delete(room: &str, target: i64, client_id: &str) -> Value {
+    json!({"type": "delete", "room": room, "target": target, "client_id": client_id})
+}
+
+pub fn react(room: &str, target: i64, emoji: &str, on: bool, client_id: &str) -> Value {
+    json!({"type": "react", "room": room, "target": target, "emoji": emoji, "on": on, "client_id": client_id})
+}
+
+pub fn send(room: &str, body: &str, client_id: &str) -> Value {
+    json!({"type": "send", "room": room, "body": body, "client_id": client_id})
+}
+
+pub fn reply(room: &str, body: &str, reply_to: i64, client_id: &str) -> Value {
+    json!({"type": "send", "room": room, "body": body, "reply_to": reply_to, "client_id": client_id})
+}
+
+/// One page of `history` through the HTTP API.
+pub async fn history_page(
+    server: &TestServer,
+    token: &str,
+    room: &str,
+    before: Option<i64>,
+) -> HistoryPage {
+    let mut form = vec![("room", room.to_string()), ("limit", "100".to_string())];
+    if let Some(before) = before {
+        form.push(("before", before.to_string()));
+    }
+    let response = reqwest::Client::new()
+        .post(server.url("/api/history"))
+        .bearer_auth(token)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "history: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Every message of `room` as `history` says it now stands, oldest first, and the
+/// room's position when the newest page was read.
+pub async fn whole_history(
+    server: &TestServer,
+    token: &str,
+    room: &str,
+) -> (Vec<MessageView>, i64) {
+    let newest = history_page(server, token, room, None).await;
+    let last_seq = newest.last_seq;
+    let mut messages = newest.messages;
+    let mut has_more = newest.has_more;
+    while has_more {
+        let page = history_page(server, token, room, messages.first().map(|m| m.seq)).await;
+        has_more = page.has_more;
+        messages.splice(0..0, page.messages);
+    }
+    (messages, last_seq)
+}
+
+/// A timeline's messages, to compare with another's or with history.
+pub fn state(timeline: &Timeline) -> Vec<MessageView> {
+    timeline.messages().cloned().collect()
 }
