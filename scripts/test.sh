@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check Banter has, in the order that fails fastest: formatting, the build,
-# lints, unit and integration tests (MariaDB and SQLite), the browser tests, and a
-# one-second run of each load-test scenario.
+# Runs every check Banter has, in the order that fails fastest: formatting, import
+# circles between source files, the build, lints, unit and integration tests (MariaDB
+# and SQLite), the browser tests, and a one-second run of each load-test scenario.
 # `make test` bootstraps first and then calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ phase() { # phase "name" command...
 as_leptos() { env RUSTFLAGS="${RUSTFLAGS:-} --cfg erase_components" "$@"; }
 
 phase "format" cargo fmt --all --check
+phase "import circles" scripts/import-circles.py app/src server/src loadtest/src
 # shellcheck disable=SC2086 # BANTER_LEPTOS_ARGS is a list of flags
 phase "build (server + wasm)" cargo leptos build $BANTER_LEPTOS_ARGS
 phase "clippy (server)" as_leptos cargo clippy -p server -p app -p loadtest --all-targets --features app/ssr -- -D warnings

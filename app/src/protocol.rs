@@ -4,7 +4,7 @@
 //!
 //! A room is an ordered log of events (message posted, edited, deleted, reaction
 //! changed, topic changed), each with the room's next `seq`. The server frames that
-//! carry an event are [`ServerFrame::event_seq`]'s `Some`; [`crate::timeline`] applies
+//! carry an event are [`ServerFrame::event_seq`]'s `Some`; the `timeline` module applies
 //! them to a room's state.
 
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,7 @@ pub struct ChatMessage {
 }
 
 /// A message as it now stands: what `history` returns and what a client's
-/// [`crate::timeline::Timeline`] holds.
+/// `Timeline` holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     pub seq: i64,

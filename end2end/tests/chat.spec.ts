@@ -1,31 +1,6 @@
-import { test, expect, type Browser, type Page, type APIRequestContext } from '@playwright/test';
-import { PASSWORD, hydrated, uniqueName, watchForErrors } from './support/helpers';
+import { test, expect, type Page } from '@playwright/test';
+import { PASSWORD, composer, log, personIn, register, uniqueName, watchForErrors } from './support/helpers';
 import { OwnServer } from './support/server';
-
-async function register(request: APIRequestContext, base: string, name: string): Promise<string> {
-  const response = await request.post(`${base}/api/register`, { form: { username: name, password: PASSWORD } });
-  expect(response.ok()).toBeTruthy();
-  return (await response.json()).token;
-}
-
-/** A browser context logged in as a fresh user, on `room`. */
-async function personIn(browser: Browser, base: string, prefix: string, room: string) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const name = uniqueName(prefix);
-  await page.goto(`${base}/register`);
-  await hydrated(page);
-  await page.getByLabel('Username').fill(name);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page).toHaveURL(/\/r\/general$/);
-  if (room !== 'general') await page.goto(`${base}/r/${room}`);
-  await hydrated(page);
-  return { context, page, name };
-}
-
-const log = (page: Page) => page.getByRole('log');
-const composer = (page: Page) => page.getByRole('textbox', { name: /^Message #/ });
 
 test('two people chat live both ways, see who is online and typing, and scroll back', async ({ browser, request, baseURL }) => {
   const base = baseURL!;

@@ -1,18 +1,5 @@
-import { test, expect, type Browser, type Page, type APIRequestContext, type Locator } from '@playwright/test';
-import { PASSWORD, hydrated, uniqueName, watchForErrors } from './support/helpers';
-
-async function register(request: APIRequestContext, base: string, name: string): Promise<string> {
-  const response = await request.post(`${base}/api/register`, { form: { username: name, password: PASSWORD } });
-  expect(response.ok()).toBeTruthy();
-  return (await response.json()).token;
-}
-
-/** Calls a server function as a script would, with a bearer token. */
-async function api(request: APIRequestContext, base: string, token: string, endpoint: string, form: Record<string, string>) {
-  const response = await request.post(`${base}/api/${endpoint}`, { form, headers: { Authorization: `Bearer ${token}` } });
-  expect(response.ok(), `${endpoint}: ${await response.text()}`).toBeTruthy();
-  return response.json();
-}
+import { test, expect, type Page, type APIRequestContext, type Locator } from '@playwright/test';
+import { PASSWORD, api, composer, hydrated, log, personIn, register, uniqueName, watchForErrors } from './support/helpers';
 
 /** A fresh room made by a script, so tests do not see each other's messages. */
 async function freshRoom(request: APIRequestContext, base: string): Promise<{ room: string; token: string }> {
@@ -22,23 +9,6 @@ async function freshRoom(request: APIRequestContext, base: string): Promise<{ ro
   return { room, token };
 }
 
-async function personIn(browser: Browser, base: string, prefix: string, room: string) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const name = uniqueName(prefix);
-  await page.goto(`${base}/register`);
-  await hydrated(page);
-  await page.getByLabel('Username').fill(name);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page).toHaveURL(/\/r\/general$/);
-  await page.goto(`${base}/r/${room}`);
-  await hydrated(page);
-  return { context, page, name };
-}
-
-const log = (page: Page) => page.getByRole('log');
-const composer = (page: Page) => page.getByRole('textbox', { name: /^Message #/ });
 /** The message in the list that contains `text` (in its body, or in the quote of the
  * message it answers: pass its author to tell the two apart). */
 const message = (page: Page, text: string | RegExp, author?: string): Locator =>
@@ -49,7 +19,7 @@ test('reply, react, edit and delete, each seen live by the other', async ({ brow
   const { room } = await freshRoom(request, base);
   const alice = await personIn(browser, base, 'alice', room);
   const bob = await personIn(browser, base, 'bob', room);
-  const errors = [...[alice.page, bob.page].map(watchForErrors)];
+  const errors = [alice.page, bob.page].map(watchForErrors);
 
   // Markdown renders as such for both: a list and a fenced code block.
   await composer(alice.page).fill('Plan for **today**:\n- ship it\n- celebrate\n\n```\nlet x = 1;\n```');

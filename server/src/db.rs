@@ -7,6 +7,13 @@ use sqlx::{
     MySqlPool, SqlitePool,
 };
 
+/// Prepared statements kept per connection. A batch's statements differ by how many
+/// rows they carry, so the writer alone uses a few per batch size; sqlx's default of 100
+/// made SQLite parse them again and again under load (docs/benchmarks.md). MySQL's
+/// server-wide limit (max_prepared_stmt_count, 16,382 by default) leaves room for
+/// several processes with 16 connections each at this size.
+const STATEMENT_CACHE: usize = 256;
+
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/mysql");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -111,7 +118,8 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .statement_cache_capacity(STATEMENT_CACHE);
         if let Some(dir) = Path::new(options.get_filename()).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
@@ -140,7 +148,8 @@ impl Db {
             .unwrap_or_else(|| url.to_string());
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(connect_error)?
-            .charset("utf8mb4");
+            .charset("utf8mb4")
+            .statement_cache_capacity(STATEMENT_CACHE);
         let pool = MySqlPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))

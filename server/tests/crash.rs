@@ -243,10 +243,14 @@ async fn every_acked_change_survives_a_sigkill_exactly_once(url: String) {
     // the seq its ack gave, with no gaps, and none of the refused.
     let db = server::db::Db::connect(&url).await.unwrap();
     let log: Vec<(i64, String)> = server::with_pool!(&db, pool => {
+        // The log's two halves: posts in messages, every other event in room_events.
         sqlx::query_as(
-            "SELECT e.seq, e.client_id FROM room_events e JOIN rooms r ON r.id = e.room_id \
-             WHERE r.name = ? ORDER BY e.seq",
+            "SELECT m.seq, m.client_id FROM messages m JOIN rooms r ON r.id = m.room_id \
+             WHERE r.name = ? \
+             UNION ALL SELECT e.seq, e.client_id FROM room_events e \
+             JOIN rooms r ON r.id = e.room_id WHERE r.name = ? ORDER BY 1",
         )
+        .bind(ROOM)
         .bind(ROOM)
         .fetch_all(pool)
         .await

@@ -8,8 +8,8 @@ mod common;
 use app::{protocol::excerpt, timeline::Timeline};
 use common::{
     ws::{
-        delete, edit, history_page, is_event_of, react, reply, second_token_for, send, state,
-        token_for, whole_history, Client,
+        alice_and_bob, api, delete, edit, history_page, is_event_of, react, reply,
+        second_token_for, send, state, token_for, whole_history, Client,
     },
     TestServer,
 };
@@ -24,34 +24,9 @@ fn seq_of(answer: &Value) -> i64 {
     answer["seq"].as_i64().unwrap()
 }
 
-async fn post_form(
-    server: &TestServer,
-    token: &str,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/api/{endpoint}")))
-        .bearer_auth(token)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{endpoint}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
 async fn only_authors_change_their_messages_and_refusals_change_nothing(url: String) {
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
-    let alice_token = token_for(&server, "alice").await;
-    let mut alice = Client::connect(&server, &alice_token).await;
-    let mut bob = Client::new_user(&server, "bob").await;
-    alice.join(ROOM, None).await;
-    bob.join(ROOM, None).await;
+    let (alice_token, mut alice, mut bob) = alice_and_bob(&server, ROOM).await;
     let seq = seq_of(&alice.change(send(ROOM, "mine", "m1")).await);
 
     let cases = [
@@ -94,14 +69,21 @@ async fn only_authors_change_their_messages_and_refusals_change_nothing(url: Str
     // A refused change took no key: bob may use it for a change that is allowed.
     let reacted = seq_of(&bob.change(react(ROOM, seq, "👍", true, "b1")).await);
     assert_eq!(reacted, next + 1);
+    // A reaction belongs to its user: bob taking 🎉 off takes off only his own.
+    seq_of(&alice.change(react(ROOM, seq, "🎉", true, "m3")).await);
+    seq_of(&bob.change(react(ROOM, seq, "🎉", false, "b11")).await);
+    let (history, _) = whole_history(&server, &alice_token, ROOM).await;
+    let party = history[0]
+        .reactions
+        .iter()
+        .find(|r| r.emoji == "🎉")
+        .unwrap();
+    assert_eq!(party.users, ["alice"]);
 }
 
 async fn every_change_retried_is_stored_once(url: String) {
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
-    let mut alice = Client::new_user(&server, "alice").await;
-    let mut bob = Client::new_user(&server, "bob").await;
-    alice.join(ROOM, None).await;
-    bob.join(ROOM, None).await;
+    let (_, mut alice, mut bob) = alice_and_bob(&server, ROOM).await;
 
     let seq = seq_of(&alice.change(send(ROOM, "first", "p")).await);
     let changes = [
@@ -145,7 +127,7 @@ async fn a_member_who_was_away_ends_with_the_same_room(url: String) {
     let room = "team";
     let alice_token = token_for(&server, "alice").await;
     let carol_token = token_for(&server, "carol").await;
-    post_form(
+    api::<Value>(
         &server,
         &alice_token,
         "create_room",
@@ -179,7 +161,7 @@ async fn a_member_who_was_away_ends_with_the_same_room(url: String) {
     let b4 = seq_of(&bob.change(send(room, "oops, wrong room", "b4")).await);
     seq_of(&bob.change(react(room, b4, "😂", true, "b5")).await);
     seq_of(&bob.change(delete(room, b4, "b6")).await);
-    let topic = post_form(
+    let topic = api::<Value>(
         &server,
         &alice_token,
         "set_topic",
@@ -234,7 +216,7 @@ async fn a_member_who_was_away_ends_with_the_same_room(url: String) {
     assert!(gone.deleted);
     assert_eq!(gone.body, None);
     assert!(gone.reactions.is_empty());
-    let rooms = post_form(&server, &alice_token, "list_rooms", &[]).await;
+    let rooms = api::<Value>(&server, &alice_token, "list_rooms", &[]).await;
     let listed = rooms
         .as_array()
         .unwrap()
@@ -247,11 +229,7 @@ async fn a_member_who_was_away_ends_with_the_same_room(url: String) {
 
 async fn replies_carry_their_parent_and_reactions_are_bounded(url: String) {
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
-    let alice_token = token_for(&server, "alice").await;
-    let mut alice = Client::connect(&server, &alice_token).await;
-    let mut bob = Client::new_user(&server, "bob").await;
-    alice.join(ROOM, None).await;
-    bob.join(ROOM, None).await;
+    let (alice_token, mut alice, mut bob) = alice_and_bob(&server, ROOM).await;
 
     let question = format!("A long question, {} — right?", "really ".repeat(30));
     let parent = seq_of(&alice.change(send(ROOM, &question, "q")).await);

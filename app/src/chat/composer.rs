@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use server_fn::ServerFn;
 
 use super::{
+    context::RoomContext,
     live::{new_client_id, Status},
     message::start_editing,
-    room::RoomContext,
 };
 use crate::{protocol::check_body, rooms::PostMessage, session::url_error};
 

@@ -6,8 +6,8 @@
 use leptos::{html, prelude::*};
 
 use super::{
+    context::RoomContext,
     live::{Pending, PendingState},
-    room::RoomContext,
     time::day_and_time,
 };
 use crate::{

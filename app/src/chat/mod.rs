@@ -1,5 +1,7 @@
 /// The composer.
 pub mod composer;
+/// What the parts of a room view share.
+pub mod context;
 /// The socket client and per-room state.
 pub mod live;
 /// One message: body, reply, reactions, actions, editing.

@@ -21,7 +21,7 @@ pub trait RoomService: Send + Sync + 'static {
         name: &str,
         topic: &str,
     ) -> Result<RoomSummary, ApiError>;
-    /// Up to `limit` (1 to [`crate::rooms::HISTORY_MAX`], default 50) messages before
+    /// Up to `limit` (1 to 100, default 50) messages before
     /// seq `before` (or the newest), as they now stand.
     async fn history(
         &self,

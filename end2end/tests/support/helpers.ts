@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Browser, type Page } from '@playwright/test';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -21,3 +21,37 @@ export function watchForErrors(page: Page): string[] {
   page.on('pageerror', (err) => errors.push(err.message));
   return errors;
 }
+
+/** Registers `name` through the API, as a script would, and returns its bearer token. */
+export async function register(request: APIRequestContext, base: string, name: string): Promise<string> {
+  const response = await request.post(`${base}/api/register`, { form: { username: name, password: PASSWORD } });
+  expect(response.ok()).toBeTruthy();
+  return (await response.json()).token;
+}
+
+/** Calls a server function with a bearer token and returns its JSON answer. */
+export async function api(request: APIRequestContext, base: string, token: string, endpoint: string, form: Record<string, string>) {
+  const response = await request.post(`${base}/api/${endpoint}`, { form, headers: { Authorization: `Bearer ${token}` } });
+  expect(response.ok(), `${endpoint}: ${await response.text()}`).toBeTruthy();
+  return response.json();
+}
+
+/** A browser context of its own, registered as a fresh user through the form, on `room`. */
+export async function personIn(browser: Browser, base: string, prefix: string, room: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const name = uniqueName(prefix);
+  await page.goto(`${base}/register`);
+  await hydrated(page);
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/r\/general$/);
+  if (room !== 'general') await page.goto(`${base}/r/${room}`);
+  await hydrated(page);
+  return { context, page, name };
+}
+
+/** The room's message list, and its composer. */
+export const log = (page: Page) => page.getByRole('log');
+export const composer = (page: Page) => page.getByRole('textbox', { name: /^Message #/ });

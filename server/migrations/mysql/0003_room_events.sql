@@ -1,16 +1,19 @@
 -- The room event log. Every change to a room (a message posted, edited or deleted, a
--- reaction added or removed, the topic changed) is one row with the room's next seq,
--- taken in the transaction that makes the change. `messages` holds each message as it
--- now stands, keyed by the seq of the event that posted it, and `reactions` the
--- reactions now on them. No event row carries a body: deleting a message erases its
--- only copy.
+-- reaction added or removed, the topic changed) is one event with the room's next seq,
+-- taken in the transaction that makes the change. A posting event is its message's row
+-- in `messages` (which also holds the message as it now stands); every other event is a
+-- row here. The two share each room's seqs, so a room's log is both, ordered by seq.
+-- Keeping posts out of this table keeps a post as cheap to store as before the log
+-- (docs/benchmarks.md). No row here carries a body: deleting a message erases its only
+-- copy. `reactions` holds the reactions now on each message.
 CREATE TABLE room_events (
     room_id    BIGINT        NOT NULL,
     seq        BIGINT        NOT NULL,
-    -- message | edited | deleted | reaction_on | reaction_off | topic
+    -- edited | deleted | reaction_on | reaction_off | topic
     kind       VARCHAR(16)   NOT NULL,
     actor_id   BIGINT        NOT NULL,
-    -- The actor's idempotency key: a retry with the same id changes nothing twice.
+    -- The actor's idempotency key, as messages.client_id is for posts: a retry with the
+    -- same id changes nothing twice.
     client_id  VARCHAR(64)   NOT NULL,
     -- The message an edit, deletion or reaction is about.
     target_seq BIGINT        NULL,
@@ -23,10 +26,6 @@ CREATE TABLE room_events (
     CONSTRAINT room_events_room_fk FOREIGN KEY (room_id) REFERENCES rooms (id) ON DELETE CASCADE,
     CONSTRAINT room_events_actor_fk FOREIGN KEY (actor_id) REFERENCES users (id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
-
--- Every message stored before this migration was posted, and nothing else happened.
-INSERT INTO room_events (room_id, seq, kind, actor_id, client_id, at)
-SELECT room_id, seq, 'message', author_id, client_id, sent_at FROM messages;
 
 ALTER TABLE messages
     MODIFY body TEXT NULL,

@@ -1,5 +1,7 @@
 //! Storing a batch of changes in one transaction: lock the rooms, read what the changes
-//! depend on, decide each one ([`plan`]), write the net effect, commit. Seqs come from
+//! depend on, decide each one ([`plan`]), write the net effect, commit. A room's log is
+//! two tables sharing its seqs: posts are rows of `messages` (which also hold each
+//! message as it now stands), every other event a row of `room_events`. Seqs come from
 //! `rooms.last_seq`, read and advanced under the row lock (MySQL's `FOR UPDATE`,
 //! SQLite's `BEGIN IMMEDIATE`), so they are gap-free and in commit order whatever else
 //! writes; retries are recognised after the lock is taken, so a retry arriving by
@@ -124,7 +126,7 @@ pub async fn store_batch(
             })
             .collect();
 
-        // 5. Write: counters, then events, then the messages as they now stand.
+        // 5. Write: counters, then the events, then the messages as they now stand.
         if !plan.last_seq.is_empty() {
             let mut update = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
             for (room_id, last) in &plan.last_seq {
@@ -145,12 +147,17 @@ pub async fn store_batch(
                 .execute(&mut *tx)
                 .await?;
         }
-        if !new.is_empty() {
+        // Posts are their messages' rows; every other event is a row of room_events.
+        let others: Vec<&(&Submission, i64)> = new
+            .iter()
+            .filter(|(s, _)| !matches!(s.change, Change::Post { .. }))
+            .collect();
+        if !others.is_empty() {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO room_events \
                  (room_id, seq, kind, actor_id, client_id, target_seq, emoji, topic, at) ",
             );
-            insert.push_values(&new, |mut row, (s, seq)| {
+            insert.push_values(&others, |mut row, (s, seq)| {
                 let (target, emoji, topic) = match &s.change {
                     Change::Post { .. } => (None, None, None),
                     Change::Edit { target, .. } | Change::Delete { target } => (Some(*target), None, None),
@@ -265,12 +272,13 @@ fn push_in_rooms<'q, DB: sqlx::Database>(
     }
 }
 
-/// The query finding the events of `batch` stored before, by `(actor_id, client_id)`,
-/// spelt so that each database does one index lookup per change: MySQL/MariaDB a
-/// row-value IN list on the unique index, SQLite the pairs as a VALUES table joined to
-/// the index, since it scans for a row-value IN. MariaDB is told the join order and the
+/// The query finding the events of `batch` stored before, by `(actor, client_id)`, in
+/// both halves of the log (posts in `messages`, the rest in `room_events`), spelt so
+/// that each database does one index lookup per change and half: MySQL/MariaDB a
+/// row-value IN list on each unique index, SQLite the pairs as a VALUES table joined to
+/// them, since it scans for a row-value IN. MariaDB is told the join order and the
 /// index: with the statistics of a young, fast-growing table it started from `rooms` and
-/// read every event of each room.
+/// read every message of each room.
 fn stored_query<'q, DB: sqlx::Database>(
     dialect: Dialect,
     batch: &'q [Submission],
@@ -279,30 +287,49 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    const COLUMNS: &str = "e.actor_id, e.client_id, r.name, e.seq";
-    let mut query = QueryBuilder::new(match dialect {
-        Dialect::MySql => format!(
-            "SELECT STRAIGHT_JOIN {COLUMNS} \
-             FROM room_events e FORCE INDEX (room_events_client) JOIN rooms r ON r.id = e.room_id \
-             WHERE (e.actor_id, e.client_id) IN ("
-        ),
-        Dialect::Sqlite => "WITH k (actor_id, client_id) AS (VALUES ".to_string(),
-    });
-    let mut pairs = query.separated(", ");
-    for submission in batch {
-        pairs.push("(");
-        pairs.push_bind_unseparated(submission.actor_id);
-        pairs.push_unseparated(", ");
-        pairs.push_bind_unseparated(submission.client_id.as_str());
-        pairs.push_unseparated(")");
+    fn pairs<'q, DB: sqlx::Database>(query: &mut QueryBuilder<'q, DB>, batch: &'q [Submission])
+    where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let mut pairs = query.separated(", ");
+        for submission in batch {
+            pairs.push("(");
+            pairs.push_bind_unseparated(submission.actor_id);
+            pairs.push_unseparated(", ");
+            pairs.push_bind_unseparated(submission.client_id.as_str());
+            pairs.push_unseparated(")");
+        }
     }
-    query.push(")");
-    if dialect == Dialect::Sqlite {
-        query.push(format!(
-            " SELECT {COLUMNS} FROM k \
-             JOIN room_events e ON e.actor_id = k.actor_id AND e.client_id = k.client_id \
-             JOIN rooms r ON r.id = e.room_id"
-        ));
+    let mut query;
+    match dialect {
+        Dialect::MySql => {
+            query = QueryBuilder::new(
+                "SELECT STRAIGHT_JOIN m.author_id, m.client_id, r.name, m.seq \
+                 FROM messages m FORCE INDEX (messages_client) JOIN rooms r ON r.id = m.room_id \
+                 WHERE (m.author_id, m.client_id) IN (",
+            );
+            pairs(&mut query, batch);
+            query.push(
+                ") UNION ALL SELECT STRAIGHT_JOIN e.actor_id, e.client_id, r.name, e.seq \
+                 FROM room_events e FORCE INDEX (room_events_client) \
+                 JOIN rooms r ON r.id = e.room_id WHERE (e.actor_id, e.client_id) IN (",
+            );
+            pairs(&mut query, batch);
+            query.push(")");
+        }
+        Dialect::Sqlite => {
+            query = QueryBuilder::new("WITH k (actor_id, client_id) AS (VALUES ");
+            pairs(&mut query, batch);
+            query.push(
+                ") SELECT m.author_id, m.client_id, r.name, m.seq FROM k \
+                 JOIN messages m ON m.author_id = k.actor_id AND m.client_id = k.client_id \
+                 JOIN rooms r ON r.id = m.room_id \
+                 UNION ALL SELECT e.actor_id, e.client_id, r.name, e.seq FROM k \
+                 JOIN room_events e ON e.actor_id = k.actor_id AND e.client_id = k.client_id \
+                 JOIN rooms r ON r.id = e.room_id",
+            );
+        }
     }
     query
 }

@@ -2,7 +2,10 @@
 //! spelt once for both dialects (both use `?` placeholders). Writing the log is
 //! `batch`'s, in one transaction per batch.
 
-use crate::{db::Db, insert_id, with_pool};
+use crate::{
+    db::{Db, Dialect},
+    insert_id, with_pool,
+};
 
 use super::wire::{LogRow, MessageRow, ReactionRow};
 
@@ -126,7 +129,20 @@ pub async fn recent_start(db: &Db, room_id: i64, n: i64) -> Result<i64, sqlx::Er
 /// excerpt shows (`EXCERPT_CHARS` + 1, so the excerpt knows whether it was cut).
 const PARENT: &str = "LEFT JOIN users pu ON pu.id = p.author_id";
 
-/// Events of a room with `seq > after`, oldest first, at most `limit`.
+/// `SELECT`, telling MySQL/MariaDB to join in the order written: from the room's rows by
+/// primary key, then each row's user. With few users its optimiser starts from `users`
+/// and joins the room's rows to every one of them in a buffer, which grows with the
+/// number of users.
+fn select_in_order(db: &Db) -> &'static str {
+    match db.dialect() {
+        Dialect::MySql => "SELECT STRAIGHT_JOIN",
+        Dialect::Sqlite => "SELECT",
+    }
+}
+
+/// Events of a room with `seq > after`, oldest first, at most `limit`: the posts from
+/// `messages` (with their current body and, for replies, their parent) and every other
+/// event from `room_events` (an edit with its message's current body), merged by seq.
 pub async fn events_after(
     db: &Db,
     room_id: i64,
@@ -134,21 +150,40 @@ pub async fn events_after(
     limit: i64,
 ) -> Result<Vec<LogRow>, sqlx::Error> {
     let excerpt = app::protocol::EXCERPT_CHARS + 1;
-    // Only messages and edits need a body; only a message its parent.
+    let select = select_in_order(db);
     let sql = format!(
-        "SELECT e.seq, e.kind, a.username AS actor, e.client_id, e.target_seq, e.emoji, \
-                e.topic, e.at, m.body, m.reply_to, pu.username AS parent_author, \
-                SUBSTR(p.body, 1, {excerpt}) AS parent_body \
-         FROM room_events e \
-         JOIN users a ON a.id = e.actor_id \
-         LEFT JOIN messages m ON e.kind IN ('message', 'edited') AND m.room_id = e.room_id \
-              AND m.seq = COALESCE(e.target_seq, e.seq) \
-         LEFT JOIN messages p ON e.kind = 'message' AND p.room_id = m.room_id AND p.seq = m.reply_to \
-         {PARENT} \
-         WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?"
+        "SELECT * FROM (\
+           {select} m.seq, 'message' AS kind, a.username AS actor, m.client_id, \
+                  NULL AS target_seq, NULL AS emoji, NULL AS topic, m.sent_at AS at, m.body, \
+                  m.reply_to, pu.username AS parent_author, \
+                  SUBSTR(p.body, 1, {excerpt}) AS parent_body \
+           FROM messages m \
+           JOIN users a ON a.id = m.author_id \
+           LEFT JOIN messages p ON p.room_id = m.room_id AND p.seq = m.reply_to \
+           {PARENT} \
+           WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?) AS posted \
+         UNION ALL SELECT * FROM (\
+           {select} e.seq, e.kind, a.username AS actor, e.client_id, e.target_seq, e.emoji, \
+                  e.topic, e.at, t.body, NULL AS reply_to, NULL AS parent_author, \
+                  NULL AS parent_body \
+           FROM room_events e \
+           JOIN users a ON a.id = e.actor_id \
+           LEFT JOIN messages t ON e.kind = 'edited' AND t.room_id = e.room_id \
+                AND t.seq = e.target_seq \
+           WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?) AS changed \
+         ORDER BY seq LIMIT ?"
     );
     with_pool!(db, pool => {
-        sqlx::query_as(&sql).bind(room_id).bind(after).bind(limit).fetch_all(pool).await
+        sqlx::query_as(&sql)
+            .bind(room_id)
+            .bind(after)
+            .bind(limit)
+            .bind(room_id)
+            .bind(after)
+            .bind(limit)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
     })
 }
 
@@ -161,8 +196,9 @@ pub async fn messages_before(
     limit: i64,
 ) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), sqlx::Error> {
     let excerpt = app::protocol::EXCERPT_CHARS + 1;
+    let select = select_in_order(db);
     let sql = format!(
-        "SELECT m.seq, u.username AS author, m.body, m.client_id, m.sent_at, m.edited_at, \
+        "{select} m.seq, u.username AS author, m.body, m.client_id, m.sent_at, m.edited_at, \
                 m.deleted_at, m.reply_to, pu.username AS parent_author, \
                 SUBSTR(p.body, 1, {excerpt}) AS parent_body \
          FROM messages m \

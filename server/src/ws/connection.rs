@@ -160,7 +160,11 @@ impl Connection {
     }
 
     async fn queue(&mut self, message: Message) -> Result<(), End> {
-        self.out.push(message).await.map_err(|_| End::Gone)
+        if self.out.is_full() {
+            self.out.write_all().await.map_err(|_| End::Gone)?;
+        }
+        self.out.push(message);
+        Ok(())
     }
 
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
@@ -321,16 +325,31 @@ impl Connection {
     ) -> Result<(), End> {
         match event {
             Ok(Event { seq: None, frame }) => self.queue(Message::Text(frame)).await,
-            Ok(event @ Event { seq: Some(seq), .. }) => {
-                let Some(place) = self.joined.get(room).map(|joined| joined.cursor.place(seq))
-                else {
+            Ok(Event {
+                seq: Some(seq),
+                frame,
+            }) => {
+                // The hot path of fan-out: one lookup, no allocation.
+                let Some(joined) = self.joined.get_mut(room) else {
                     return Ok(());
                 };
-                if place == Place::Gap {
-                    // Something between was not seen here: read it rather than leave a gap.
-                    self.catch_up(room).await?;
+                match joined.cursor.place(seq) {
+                    Place::Sent => Ok(()),
+                    Place::Next => {
+                        joined.cursor.advance(seq);
+                        self.queue(Message::Text(frame)).await
+                    }
+                    Place::Gap => {
+                        // Something between was not seen here: read it from the
+                        // database rather than leave a gap (this event comes with it).
+                        self.catch_up(room).await?;
+                        let event = Event {
+                            seq: Some(seq),
+                            frame,
+                        };
+                        self.deliver(room, vec![event]).await
+                    }
                 }
-                self.deliver(room, vec![event]).await
             }
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");

@@ -39,14 +39,10 @@ impl Outbox {
         self.unflushed || !self.queue.is_empty()
     }
 
-    /// Queues a frame; when the outbox is full, first waits for the socket to take what
-    /// is queued (long replays and catch-ups go out page by page this way).
-    pub async fn push(&mut self, message: Message) -> Result<(), axum::Error> {
-        if self.is_full() {
-            self.write_all().await?;
-        }
+    /// Queues a frame. Callers make room first when [`Outbox::is_full`] (by
+    /// [`Outbox::write_all`]), so long replays and catch-ups go out page by page.
+    pub fn push(&mut self, message: Message) {
         self.queue.push_back(message);
-        Ok(())
     }
 
     /// Writes what is queued; ready once all of it is flushed. Safe to drop at any

@@ -256,6 +256,29 @@ pub fn reply(room: &str, body: &str, reply_to: i64, client_id: &str) -> Value {
     json!({"type": "send", "room": room, "body": body, "reply_to": reply_to, "client_id": client_id})
 }
 
+/// Calls a server function as a script would (form in, bearer token) and returns its
+/// JSON answer, which must be a success.
+pub async fn api<T: serde::de::DeserializeOwned>(
+    server: &TestServer,
+    token: &str,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> T {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/api/{endpoint}")))
+        .bearer_auth(token)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{endpoint}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
 /// One page of `history` through the HTTP API.
 pub async fn history_page(
     server: &TestServer,
@@ -263,23 +286,22 @@ pub async fn history_page(
     room: &str,
     before: Option<i64>,
 ) -> HistoryPage {
-    let mut form = vec![("room", room.to_string()), ("limit", "100".to_string())];
-    if let Some(before) = before {
-        form.push(("before", before.to_string()));
+    let before = before.map(|seq| seq.to_string());
+    let mut form = vec![("room", room), ("limit", "100")];
+    if let Some(before) = &before {
+        form.push(("before", before));
     }
-    let response = reqwest::Client::new()
-        .post(server.url("/api/history"))
-        .bearer_auth(token)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "history: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+    api(server, token, "history", &form).await
+}
+
+/// Alice (with her token) and Bob, both in `room`.
+pub async fn alice_and_bob(server: &TestServer, room: &str) -> (String, Client, Client) {
+    let token = token_for(server, "alice").await;
+    let mut alice = Client::connect(server, &token).await;
+    let mut bob = Client::new_user(server, "bob").await;
+    alice.join(room, None).await;
+    bob.join(room, None).await;
+    (token, alice, bob)
 }
 
 /// Every message of `room` as `history` says it now stands, oldest first, and the
