@@ -127,4 +127,5 @@ pub fn Composer() -> impl IntoView {
             {no_js_error.map(|error| view! { <p class="form-error" role="alert">{error}</p> })}
         </form>
     }
+    .into_any()
 }

@@ -162,6 +162,7 @@ pub fn MessageItem(row: Row) -> impl IntoView {
             {move || (state.confirming.get() == Some(seq)).then(|| view! { <ConfirmDelete seq /> })}
         </article>
     }
+    .into_any()
 }
 
 #[component]
@@ -282,9 +283,17 @@ fn Editor(seq: i64) -> impl IntoView {
     let ctx = expect_context::<RoomContext>();
     let state = ctx.state;
     let input = NodeRef::<html::Textarea>::new();
+    let editor = NodeRef::<html::Div>::new();
     Effect::new(move |_| {
         if let Some(input) = input.get() {
             let _ = input.focus();
+        }
+        // Its buttons too, when the message is the last one on screen; nothing moves
+        // when the editor is already in view.
+        if let Some(editor) = editor.get() {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+            editor.scroll_into_view_with_scroll_into_view_options(&options);
         }
     });
     let close = move || {
@@ -305,7 +314,7 @@ fn Editor(seq: i64) -> impl IntoView {
     };
     let save_click = save;
     view! {
-        <div class="editor">
+        <div class="editor" node_ref=editor>
             <label class="visually-hidden" for=format!("edit-{seq}")>
                 "Edit message"
             </label>
@@ -493,6 +502,7 @@ pub fn PendingItem(pending: Pending) -> impl IntoView {
             </div>
         </article>
     }
+    .into_any()
 }
 
 #[cfg(test)]

@@ -202,6 +202,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             {move || state.announcement.get()}
         </p>
     }
+    .into_any()
 }
 
 #[component]
