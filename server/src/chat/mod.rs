@@ -42,6 +42,8 @@ mod wire;
 /// The group-commit writer.
 mod writer;
 
+/// The batch store on its own: the writer's one way into the database, public so that
+/// its test can drive it directly (server/tests/store.rs).
 pub use batch::store_batch;
 use hub::Hub;
 pub use hub::{Event, Limits, Presence};
