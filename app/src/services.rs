@@ -78,14 +78,8 @@ pub async fn current_user() -> Result<Option<User>, ApiError> {
 
 /// For server functions that need a logged-in caller: the services and who it is.
 pub async fn require_user() -> Result<(Services, User), ApiError> {
-    let services = services()?;
-    let token = current_token().ok_or_else(ApiError::login_required)?;
-    let user = services
-        .accounts
-        .authenticate(&token)
-        .await?
-        .ok_or_else(ApiError::login_required)?;
-    Ok((services, user))
+    let user = current_user().await?.ok_or_else(ApiError::login_required)?;
+    Ok((services()?, user))
 }
 
 #[cfg(test)]

@@ -33,5 +33,5 @@ pub async fn logout() -> Result<(), ApiError> {
 /// The caller's account, or `None` when not logged in.
 #[server(endpoint = "me")]
 pub async fn me() -> Result<Option<User>, ApiError> {
-    ssr::current_user().await
+    crate::services::current_user().await
 }

@@ -10,7 +10,7 @@ use leptos_axum::ResponseOptions;
 use super::{port::NewSession, rules};
 use crate::{
     error::ApiError,
-    model::{Authenticated, User},
+    model::Authenticated,
     services::{client_addr, current_token, services, Services, SESSION_COOKIE},
 };
 
@@ -88,10 +88,6 @@ pub async fn logout() -> Result<(), ApiError> {
     set_cookie(session_cookie("", Duration::ZERO, services.secure_cookies));
     leptos_axum::redirect("/");
     Ok(())
-}
-
-pub async fn current_user() -> Result<Option<User>, ApiError> {
-    crate::services::current_user().await
 }
 
 #[cfg(test)]

@@ -50,6 +50,18 @@ pub struct Pending {
     pub state: PendingState,
 }
 
+impl Pending {
+    /// The `send` frame for this message, sent (and resent) under its `client_id`.
+    fn frame(&self, room: &str) -> ClientFrame {
+        ClientFrame::Send {
+            room: room.to_string(),
+            client_id: self.client_id.clone(),
+            body: self.body.clone(),
+            reply_to: self.reply_to,
+        }
+    }
+}
+
 /// An edit, deletion or reaction sent from this tab and not yet in the timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingOp {
@@ -278,36 +290,24 @@ impl Live {
     /// Posts `body` (answering `reply_to`); it shows at once as pending and turns
     /// normal when the server echoes it.
     pub fn post(&self, room: &str, body: String, reply_to: Option<i64>) {
-        let client_id = new_client_id();
-        self.room(room).pending.update(|pending| {
-            pending.push(Pending {
-                client_id: client_id.clone(),
-                body: body.clone(),
-                reply_to,
-                state: PendingState::Sending,
-            })
-        });
-        self.send_frame(&ClientFrame::Send {
-            room: room.to_string(),
-            client_id,
+        let pending = Pending {
+            client_id: new_client_id(),
             body,
             reply_to,
-        });
+            state: PendingState::Sending,
+        };
+        let frame = pending.frame(room);
+        self.room(room).pending.update(|list| list.push(pending));
+        self.send_frame(&frame);
     }
 
     /// Sends a failed message again under its original `client_id`.
     pub fn retry(&self, room: &str, client_id: &str) {
-        let state = self.room(room);
         let mut frame = None;
-        state.pending.update(|pending| {
+        self.room(room).pending.update(|pending| {
             if let Some(p) = pending.iter_mut().find(|p| p.client_id == client_id) {
                 p.state = PendingState::Sending;
-                frame = Some(ClientFrame::Send {
-                    room: room.to_string(),
-                    client_id: p.client_id.clone(),
-                    body: p.body.clone(),
-                    reply_to: p.reply_to,
-                });
+                frame = Some(p.frame(room));
             }
         });
         if let Some(frame) = frame {
@@ -315,13 +315,11 @@ impl Live {
         }
     }
 
-    fn change(&self, room: &str, target: i64, frame: ClientFrame) {
-        let client_id = match &frame {
-            ClientFrame::Edit { client_id, .. }
-            | ClientFrame::Delete { client_id, .. }
-            | ClientFrame::React { client_id, .. } => client_id.clone(),
-            _ => return,
-        };
+    /// Sends an edit, deletion or reaction about message `target` under a new
+    /// `client_id`, keeping it (to resend after a reconnect) until the timeline has it.
+    fn change(&self, room: &str, target: i64, frame: impl FnOnce(String) -> ClientFrame) {
+        let client_id = new_client_id();
+        let frame = frame(client_id.clone());
         self.room(room).ops.update(|ops| {
             ops.push(PendingOp {
                 client_id,
@@ -335,35 +333,32 @@ impl Live {
 
     /// Replaces the body of one's own message `target`.
     pub fn edit(&self, room: &str, target: i64, body: String) {
-        let frame = ClientFrame::Edit {
+        self.change(room, target, |client_id| ClientFrame::Edit {
             room: room.to_string(),
             target,
             body,
-            client_id: new_client_id(),
-        };
-        self.change(room, target, frame);
+            client_id,
+        });
     }
 
     /// Deletes one's own message `target`.
     pub fn delete(&self, room: &str, target: i64) {
-        let frame = ClientFrame::Delete {
+        self.change(room, target, |client_id| ClientFrame::Delete {
             room: room.to_string(),
             target,
-            client_id: new_client_id(),
-        };
-        self.change(room, target, frame);
+            client_id,
+        });
     }
 
     /// Adds (`on`) or removes one's `emoji` on message `target`.
     pub fn react(&self, room: &str, target: i64, emoji: String, on: bool) {
-        let frame = ClientFrame::React {
+        self.change(room, target, |client_id| ClientFrame::React {
             room: room.to_string(),
             target,
             emoji,
             on,
-            client_id: new_client_id(),
-        };
-        self.change(room, target, frame);
+            client_id,
+        });
     }
 
     /// Tells the room we are typing, at most every two seconds.
@@ -503,12 +498,7 @@ impl Live {
             self.join(&name, state);
             for pending in state.pending.get_untracked() {
                 if pending.state == PendingState::Sending {
-                    self.send_frame(&ClientFrame::Send {
-                        room: name.clone(),
-                        client_id: pending.client_id,
-                        body: pending.body,
-                        reply_to: pending.reply_to,
-                    });
+                    self.send_frame(&pending.frame(&name));
                 }
             }
             for op in state.ops.get_untracked() {

@@ -175,16 +175,12 @@ impl Chat {
                 Some(since) => since.min(last_seq),
                 None => store::recent_start(db, room.id, RECENT_ON_JOIN as i64).await?,
             };
-            let rows = store::events_after(db, room.id, start, REPLAY_PAGE).await?;
-            Ok::<_, sqlx::Error>((last_seq, start, rows))
+            let (replay, more) = self.log_page(&room, start).await?;
+            Ok::<_, sqlx::Error>((last_seq, start, replay, more))
         };
-        let (last_seq, start, rows) = read
+        let (last_seq, start, replay, more) = read
             .await
             .map_err(|e| Refusal::internal("joining a room failed", e))?;
-        let more = rows.len() as i64 == REPLAY_PAGE;
-        let replay = self
-            .frames(&room, rows)
-            .map_err(|e| Refusal::internal("reading a room's log failed", e))?;
         Ok(Joining {
             joined: ServerFrame::Joined {
                 room: room.name.clone(),
@@ -215,18 +211,22 @@ impl Chat {
         room: &RoomRef,
         after: i64,
     ) -> Result<(Vec<Event>, bool), Refusal> {
-        let rows = store::events_after(&self.db, room.id, after, REPLAY_PAGE)
+        self.log_page(room, after)
             .await
-            .map_err(|e| Refusal::internal("catching up failed", e))?;
-        let more = rows.len() as i64 == REPLAY_PAGE;
-        let events = self
-            .frames(room, rows)
-            .map_err(|e| Refusal::internal("reading a room's log failed", e))?;
-        Ok((events, more))
+            .map_err(|e| Refusal::internal("catching up failed", e))
     }
 
-    fn frames(&self, room: &RoomRef, rows: Vec<wire::LogRow>) -> Result<Vec<Event>, sqlx::Error> {
-        rows.into_iter()
+    /// One page of `room`'s log after `after`, encoded as its members receive it, and
+    /// whether more follows: what a join replays first and a catch-up reads.
+    async fn log_page(
+        &self,
+        room: &RoomRef,
+        after: i64,
+    ) -> Result<(Vec<Event>, bool), sqlx::Error> {
+        let rows = store::events_after(&self.db, room.id, after, REPLAY_PAGE).await?;
+        let more = rows.len() as i64 == REPLAY_PAGE;
+        let events = rows
+            .into_iter()
             .map(|row| {
                 let seq = row.seq;
                 let frame = row.into_frame(&room.name)?;
@@ -235,7 +235,8 @@ impl Chat {
                     frame: Event::encode(&frame),
                 })
             })
-            .collect()
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((events, more))
     }
 
     /// Checks a change and queues it for the writer; the returned [`Pending`] resolves
