@@ -11,7 +11,12 @@ use clap::Parser;
 pub struct Config {
     /// Where the data lives: `sqlite://path/to/file.db` (created if missing) or
     /// `mysql://user:password@host/database`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/banter.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/banter.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Address and port to listen on. Port 0 picks a free port and prints it.
@@ -52,10 +57,31 @@ pub struct Config {
     #[arg(long, env = "BANTER_ROOM_BUFFER", default_value_t = 1024)]
     pub room_buffer: usize,
 
-    /// Redis for fan-out across several server processes. Reserved: fan-out is in
-    /// process until the Redis bus lands, so a value here is only acknowledged.
-    #[arg(long, env = "REDIS_URL")]
+    /// Cluster mode: several server processes sharing one MySQL/MariaDB database fan
+    /// out through this Redis (`redis://host:6379`). Without it, fan-out stays in this
+    /// process. SQLite is single-node and refuses it.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// This node's name in cluster mode, the same across its restarts (a restart
+    /// removes what its predecessor left in Redis). Default: host name and port.
+    #[arg(long, env = "BANTER_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// Seconds a node's presence entries outlive it in cluster mode: a node that dies
+    /// takes its users offline after at most this (and a third of it).
+    #[arg(long, env = "BANTER_PRESENCE_TTL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub presence_ttl: u64,
+
+    /// Test switch: drop every Nth batch notice instead of publishing it, to prove that
+    /// a lost notice loses nothing. 0 (the default) publishes all.
+    #[arg(
+        long,
+        env = "BANTER_TEST_SKIP_PUBLISH",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub skip_publish_every: u64,
 }
 
 #[cfg(test)]
@@ -93,6 +119,18 @@ mod tests {
         .unwrap();
         assert_eq!(config.database_url, "mysql://root@127.0.0.1/test");
         assert_eq!(config.addr.port(), 8080);
+    }
+
+    #[test]
+    fn help_never_shows_secret_values() {
+        let command = Config::command();
+        for id in ["database_url", "redis_url"] {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .unwrap();
+            assert!(arg.is_hide_env_values_set(), "{id} would print its value");
+        }
     }
 
     #[test]

@@ -186,6 +186,24 @@ impl Db {
     }
 }
 
+/// Whether `error` is a transaction losing to a concurrent one (a deadlock, a lock-wait
+/// timeout, a busy SQLite file, or a unique key another writer took first), so that the
+/// same transaction run again can succeed.
+pub fn is_contention(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db_error) = error else {
+        return false;
+    };
+    if db_error.is_unique_violation() {
+        return true;
+    }
+    if let Some(mysql) = db_error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+        return matches!(mysql.number(), 1213 | 1205);
+    }
+    // SQLITE_BUSY, SQLITE_LOCKED
+    matches!(db_error.code().as_deref(), Some("5") | Some("6"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

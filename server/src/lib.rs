@@ -41,6 +41,28 @@ pub enum StartupError {
     },
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Chat(#[from] chat::StartError),
+    #[error("cluster mode (REDIS_URL) needs MySQL/MariaDB: SQLite is single-node")]
+    ClusterOnSqlite,
+}
+
+/// The cluster settings, if `REDIS_URL` asks for cluster mode; the default node name is
+/// the host's name and the port served.
+fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::Settings> {
+    let redis_url = config.redis_url.clone()?;
+    let node_name = config.node_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|_| "banter".into());
+        format!("{host}:{}", addr.port())
+    });
+    Some(chat::cluster::Settings {
+        redis_url,
+        node_name,
+        presence_ttl: Duration::from_secs(config.presence_ttl),
+        skip_publish_every: config.skip_publish_every,
+    })
 }
 
 /// Builds the Leptos options from our own configuration, taking cargo-leptos's
@@ -69,12 +91,11 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
 /// Connects and migrates the database, then serves until SIGINT or SIGTERM, finishing
 /// the requests in flight before returning.
 pub async fn run(config: Config) -> Result<(), StartupError> {
-    if config.redis_url.is_some() {
-        tracing::warn!(
-            "REDIS_URL is set, but the Redis bus is not built yet: fan-out stays in this process"
-        );
-    }
     let db = Db::connect(&config.database_url).await?;
+    // Before migrating anything: a refused start leaves the database as it was.
+    if config.redis_url.is_some() && db.dialect() == db::Dialect::Sqlite {
+        return Err(StartupError::ClusterOnSqlite);
+    }
     db.migrate().await?;
     tracing::info!(database = db.dialect().name(), "database ready");
 
@@ -92,9 +113,8 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         send_rate: config.send_rate,
         send_burst: config.send_burst,
     };
-    let chat = chat::Chat::start(db.clone(), limits, stopping, in_use)
-        .await
-        .map_err(|source| StartupError::Database(DbError::Query(source)))?;
+    let cluster = cluster_settings(&config, addr);
+    let chat = chat::Chat::start(db.clone(), limits, cluster, stopping, in_use).await?;
     let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
     let state = AppState {
         leptos_options: leptos_options(&config, addr),

@@ -1,16 +1,21 @@
 //! Fan-out within one process: a broadcast channel per room carrying frames encoded
-//! once (every member gets the same bytes), per-room presence counted per connection,
-//! typing throttles, and the per-user send rate limit.
+//! once (every member gets the same bytes), each room's feed put in log order by its
+//! [`Sequencer`], per-room presence counted per connection (and, in cluster mode,
+//! merged with the other nodes' view), typing throttles, and the per-user send rate
+//! limit. What other nodes must hear of (presence changes, typing) goes out as
+//! [`News`] on a channel the cluster bus reads; the hub itself knows nothing of Redis.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use super::sequencer::Sequencer;
 
 /// A user's typing notice in a room goes out at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
@@ -63,6 +68,28 @@ impl Event {
     }
 }
 
+/// What happened here that other nodes should hear of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum News {
+    /// `user`'s first connection to `room` on this node opened, or its last closed.
+    Presence {
+        room: String,
+        user: String,
+        online: bool,
+    },
+    /// `user` is typing in `room` (already throttled here).
+    Typing { room: String, user: String },
+}
+
+/// A room whose feed has a gap due for reading from the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub room_id: i64,
+    pub room: String,
+    /// The last seq passed on: the read starts after it.
+    pub after: i64,
+}
+
 /// One connection's presence in a room: counted while it lives, released on drop, so
 /// no path out of a connection (a leave, a rejoin, an error, a panic) can leave a user
 /// online.
@@ -79,10 +106,24 @@ impl Drop for Presence {
 }
 
 struct Room {
+    id: i64,
     tx: broadcast::Sender<Event>,
+    order: Sequencer<Utf8Bytes>,
     /// Connections in the room per username; online while above zero.
     online: HashMap<String, usize>,
+    /// Users online in the room through other nodes (cluster mode).
+    remote: HashSet<String>,
     typing: HashMap<String, Instant>,
+}
+
+impl Room {
+    fn is_online(&self, user: &str) -> bool {
+        self.online.contains_key(user) || self.remote.contains(user)
+    }
+
+    fn send(&self, event: Event) {
+        let _ = self.tx.send(event);
+    }
 }
 
 struct Bucket {
@@ -100,15 +141,21 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct Hub {
     inner: Arc<Mutex<Inner>>,
+    /// Where [`News`] goes in cluster mode.
+    news: Option<mpsc::Sender<News>>,
+    /// Woken when a room's feed opens a gap.
+    gap_opened: Arc<Notify>,
 }
 
 impl Hub {
-    pub fn new(limits: Limits) -> Hub {
+    pub fn new(limits: Limits, news: Option<mpsc::Sender<News>>) -> Hub {
         Hub {
             inner: Arc::new(Mutex::new(Inner {
                 limits,
                 ..Inner::default()
             })),
+            news,
+            gap_opened: Arc::new(Notify::new()),
         }
     }
 
@@ -118,40 +165,73 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn room<'a>(inner: &'a mut Inner, name: &str) -> &'a mut Room {
-        let buffer = inner.limits.room_buffer.max(1);
-        inner.rooms.entry(name.to_string()).or_insert_with(|| Room {
-            tx: broadcast::channel(buffer).0,
-            online: HashMap::new(),
-            typing: HashMap::new(),
-        })
+    /// Tells other nodes, if there are any. Never waits: a full channel drops the news,
+    /// and the bus's periodic presence refresh repairs what a dropped change missed.
+    fn tell(&self, news: News) {
+        if let Some(tx) = &self.news {
+            let _ = tx.try_send(news);
+        }
     }
 
-    /// Subscribes a connection of `user` to `room`: returns its presence (which ends
-    /// when dropped), the live feed (subscribed before anything is replayed, so nothing
-    /// falls between replay and live) and the users online, announcing `user` if this
-    /// is their first connection there.
+    /// Subscribes a connection of `user` to room `room_id` called `room`: returns its
+    /// presence (which ends when dropped), the live feed (subscribed before anything is
+    /// replayed, so nothing falls between replay and live) and the users online,
+    /// announcing `user` if this is their first connection there.
     pub fn join(
         &self,
+        room_id: i64,
         room: &str,
         user: &str,
     ) -> (Presence, broadcast::Receiver<Event>, Vec<String>) {
         let mut inner = self.lock();
-        let state = Self::room(&mut inner, room);
+        let buffer = inner.limits.room_buffer.max(1);
+        let state = inner.rooms.entry(room.to_string()).or_insert_with(|| Room {
+            id: room_id,
+            tx: broadcast::channel(buffer).0,
+            order: Sequencer::default(),
+            online: HashMap::new(),
+            remote: HashSet::new(),
+            typing: HashMap::new(),
+        });
         let feed = state.tx.subscribe();
+        let was_online = state.is_online(user);
         let count = state.online.entry(user.to_string()).or_default();
         *count += 1;
-        if *count == 1 {
-            let _ = state.tx.send(Event::presence(room, user, true));
+        let first_here = *count == 1;
+        if !was_online {
+            state.send(Event::presence(room, user, true));
         }
-        let mut online: Vec<String> = state.online.keys().cloned().collect();
+        let mut online: Vec<String> = state
+            .online
+            .keys()
+            .chain(state.remote.iter())
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         online.sort();
+        drop(inner);
+        if first_here {
+            self.tell(News::Presence {
+                room: room.to_string(),
+                user: user.to_string(),
+                online: true,
+            });
+        }
         let presence = Presence {
             hub: self.clone(),
             room: room.to_string(),
             user: user.to_string(),
         };
         (presence, feed, online)
+    }
+
+    /// Says that a member joining `room` read its log up to `seq`, so its feed owes
+    /// what follows (unless the feed is already under way).
+    pub fn baseline(&self, room: &str, seq: i64) {
+        if let Some(state) = self.lock().rooms.get_mut(room) {
+            state.order.baseline(seq);
+        }
     }
 
     /// The reverse of [`Hub::join`] for one connection.
@@ -164,11 +244,20 @@ impl Hub {
             return;
         };
         *count -= 1;
-        if *count == 0 {
-            state.online.remove(user);
-            state.typing.remove(user);
-            let _ = state.tx.send(Event::presence(room, user, false));
+        if *count > 0 {
+            return;
         }
+        state.online.remove(user);
+        state.typing.remove(user);
+        if !state.remote.contains(user) {
+            state.send(Event::presence(room, user, false));
+        }
+        drop(inner);
+        self.tell(News::Presence {
+            room: room.to_string(),
+            user: user.to_string(),
+            online: false,
+        });
     }
 
     #[cfg(test)]
@@ -177,29 +266,167 @@ impl Hub {
         let mut online: Vec<String> = inner
             .rooms
             .get(room)
-            .map(|state| state.online.keys().cloned().collect())
+            .map(|state| {
+                state
+                    .online
+                    .keys()
+                    .chain(state.remote.iter())
+                    .cloned()
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect()
+            })
             .unwrap_or_default();
         online.sort();
         online
     }
 
-    /// Sends a stored event (its seq and frame) to the room's members.
-    pub fn publish(&self, room: &str, seq: i64, frame: &ServerFrame) {
-        let frame = Event::encode(frame);
+    /// Offers a stored event (its seq and encoded frame) to the room's members, from
+    /// this node's writer, another node's notice or a read of the log: the room's
+    /// sequencer passes it on in order, once.
+    pub fn publish(&self, room: &str, seq: i64, frame: Utf8Bytes) {
         let mut inner = self.lock();
-        let _ = Self::room(&mut inner, room).tx.send(Event {
-            seq: Some(seq),
-            frame,
-        });
+        let Some(state) = inner.rooms.get_mut(room) else {
+            return; // nobody here has joined it
+        };
+        if state.tx.receiver_count() == 0 {
+            // Nobody listens: the next joiner's baseline starts the count afresh.
+            state.order.reset();
+            return;
+        }
+        let had_gap = state.order.due_at().is_some();
+        let tx = &state.tx;
+        state
+            .order
+            .offer(seq, frame, tokio::time::Instant::now(), |seq, frame| {
+                let _ = tx.send(Event {
+                    seq: Some(seq),
+                    frame,
+                });
+            });
+        let has_gap = state.order.due_at().is_some();
+        drop(inner);
+        if has_gap && !had_gap {
+            self.gap_opened.notify_one();
+        }
+    }
+
+    /// Waits until some room's feed opens a gap.
+    pub async fn gap_opened(&self) {
+        self.gap_opened.notified().await;
+    }
+
+    /// The rooms whose gaps are due for reading, and when the next one not yet due is.
+    pub fn due_gaps(&self, now: tokio::time::Instant) -> (Vec<Gap>, Option<tokio::time::Instant>) {
+        let inner = self.lock();
+        let mut due = Vec::new();
+        let mut next: Option<tokio::time::Instant> = None;
+        for (name, state) in &inner.rooms {
+            let (Some(after), Some(at)) = (state.order.delivered(), state.order.due_at()) else {
+                continue;
+            };
+            if state.order.fill_due(now) {
+                due.push(Gap {
+                    room_id: state.id,
+                    room: name.clone(),
+                    after,
+                });
+            } else {
+                next = Some(next.map_or(at, |next| next.min(at)));
+            }
+        }
+        (due, next)
+    }
+
+    /// The rooms someone here listens to, with the last seq their feed passed on (for
+    /// the cluster's position check).
+    pub fn positions(&self) -> Vec<Gap> {
+        self.lock()
+            .rooms
+            .iter()
+            .filter(|(_, state)| state.tx.receiver_count() > 0)
+            .filter_map(|(name, state)| {
+                Some(Gap {
+                    room_id: state.id,
+                    room: name.clone(),
+                    after: state.order.delivered()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last seq `room`'s feed passed on.
+    pub fn delivered(&self, room: &str) -> Option<i64> {
+        self.lock().rooms.get(room)?.order.delivered()
+    }
+
+    /// Every (room, user) online through this node's own connections.
+    pub fn local_presence(&self) -> Vec<(String, String)> {
+        self.lock()
+            .rooms
+            .iter()
+            .flat_map(|(room, state)| {
+                state
+                    .online
+                    .keys()
+                    .map(move |user| (room.clone(), user.clone()))
+            })
+            .collect()
+    }
+
+    /// Replaces the users online in `room` through other nodes, announcing each one
+    /// whose presence that changes.
+    pub fn set_remote(&self, room: &str, users: HashSet<String>) {
+        let mut inner = self.lock();
+        let Some(state) = inner.rooms.get_mut(room) else {
+            return;
+        };
+        let before = std::mem::replace(&mut state.remote, users);
+        let mut changes: Vec<(&String, bool)> = state
+            .remote
+            .difference(&before)
+            .map(|user| (user, true))
+            .chain(before.difference(&state.remote).map(|user| (user, false)))
+            .filter(|(user, _)| !state.online.contains_key(*user))
+            .collect();
+        changes.sort();
+        for (user, online) in changes {
+            state.send(Event::presence(room, user, online));
+        }
+    }
+
+    /// Forgets every other node's presence (Redis is unreachable: this node's own view
+    /// is all that can be known).
+    pub fn clear_remote(&self) {
+        let rooms: Vec<String> = self.lock().rooms.keys().cloned().collect();
+        for room in rooms {
+            self.set_remote(&room, HashSet::new());
+        }
     }
 
     /// Tells the room that `user` is typing, unless they did so very recently.
     pub fn typing(&self, room: &str, user: &str, now: Instant) {
+        if self.typing_here(room, user, now) {
+            self.tell(News::Typing {
+                room: room.to_string(),
+                user: user.to_string(),
+            });
+        }
+    }
+
+    /// Shows this node's members that `user`, on another node, is typing.
+    pub fn remote_typing(&self, room: &str, user: &str, now: Instant) {
+        self.typing_here(room, user, now);
+    }
+
+    fn typing_here(&self, room: &str, user: &str, now: Instant) -> bool {
         let mut inner = self.lock();
-        let state = Self::room(&mut inner, room);
+        let Some(state) = inner.rooms.get_mut(room) else {
+            return false;
+        };
         if let Some(last) = state.typing.get(user) {
             if now.duration_since(*last) < TYPING_EVERY {
-                return;
+                return false;
             }
         }
         state.typing.insert(user.to_string(), now);
@@ -207,10 +434,11 @@ impl Hub {
             room: room.to_string(),
             user: user.to_string(),
         };
-        let _ = state.tx.send(Event {
+        state.send(Event {
             seq: None,
             frame: Event::encode(&frame),
         });
+        true
     }
 
     /// Takes one send token from `user_id`'s bucket; `false` when they are flooding.
@@ -248,14 +476,14 @@ mod tests {
     #[test]
     fn presence_counts_connections_not_users() {
         let hub = Hub::default();
-        let (_me, mut watcher, _) = hub.join("general", "watcher");
+        let (_me, mut watcher, _) = hub.join(1, "general", "watcher");
         let own = decode(&watcher.try_recv().unwrap());
         assert!(
             matches!(own, ServerFrame::Presence { ref user, online: true, .. } if user == "watcher")
         );
-        let (tab1, _feed1, online) = hub.join("general", "alice");
+        let (tab1, _feed1, online) = hub.join(1, "general", "alice");
         assert_eq!(online, ["alice", "watcher"]);
-        let (tab2, _feed2, _) = hub.join("general", "alice");
+        let (tab2, _feed2, _) = hub.join(1, "general", "alice");
         // One announcement for two tabs.
         assert!(matches!(
             decode(&watcher.try_recv().unwrap()),
@@ -281,7 +509,7 @@ mod tests {
     #[test]
     fn typing_is_throttled_per_user() {
         let hub = Hub::default();
-        let (_bob, mut feed, _) = hub.join("general", "bob");
+        let (_bob, mut feed, _) = hub.join(1, "general", "bob");
         let _ = feed.try_recv(); // bob's own presence
         let now = Instant::now();
         hub.typing("general", "alice", now);
@@ -308,5 +536,119 @@ mod tests {
         // 100 ms later one token is back.
         assert!(hub.allow_send(1, now + Duration::from_millis(100)));
         assert!(!hub.allow_send(1, now + Duration::from_millis(100)));
+    }
+
+    fn frames(feed: &mut broadcast::Receiver<Event>) -> Vec<ServerFrame> {
+        std::iter::from_fn(|| feed.try_recv().ok())
+            .map(|event| decode(&event))
+            .collect()
+    }
+
+    fn presence(user: &str, online: bool) -> ServerFrame {
+        ServerFrame::Presence {
+            room: "general".into(),
+            user: user.into(),
+            online,
+        }
+    }
+
+    #[test]
+    fn other_nodes_presence_is_merged_and_announced_once() {
+        let (tx, mut news) = mpsc::channel(16);
+        let hub = Hub::new(Limits::default(), Some(tx));
+        let (_me, mut feed, _) = hub.join(1, "general", "watcher");
+        assert_eq!(
+            news.try_recv().unwrap(),
+            News::Presence {
+                room: "general".into(),
+                user: "watcher".into(),
+                online: true
+            }
+        );
+        frames(&mut feed);
+        hub.set_remote("general", HashSet::from(["alice".to_string()]));
+        assert_eq!(frames(&mut feed), [presence("alice", true)]);
+        assert_eq!(hub.online("general"), ["alice", "watcher"]);
+
+        // Alice opens a tab here too: she is online already, only the bus hears of it.
+        let (tab, _alice_feed, online) = hub.join(1, "general", "alice");
+        assert_eq!(online, ["alice", "watcher"]);
+        assert!(frames(&mut feed).is_empty());
+        assert!(matches!(
+            news.try_recv().unwrap(),
+            News::Presence { online: true, .. }
+        ));
+        // Her other node loses her: she is still here.
+        hub.set_remote("general", HashSet::new());
+        assert!(frames(&mut feed).is_empty());
+        drop(tab);
+        assert_eq!(frames(&mut feed), [presence("alice", false)]);
+        assert!(matches!(
+            news.try_recv().unwrap(),
+            News::Presence { online: false, .. }
+        ));
+
+        hub.set_remote("general", HashSet::from(["bob".to_string()]));
+        hub.clear_remote();
+        assert_eq!(
+            frames(&mut feed),
+            [presence("bob", true), presence("bob", false)]
+        );
+    }
+
+    #[test]
+    fn the_feed_is_put_in_log_order() {
+        let hub = Hub::default();
+        let (_me, mut feed, _) = hub.join(7, "general", "watcher");
+        frames(&mut feed);
+        hub.baseline("general", 10);
+        let frame = |seq: i64| Utf8Bytes::from(format!("{{\"seq\":{seq}}}"));
+        for seq in [9, 10, 12, 13, 12] {
+            hub.publish("general", seq, frame(seq));
+        }
+        let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
+            .map(|event| event.seq)
+            .collect();
+        assert!(seqs.is_empty(), "12 waits for 11: {seqs:?}");
+        let now = tokio::time::Instant::now();
+        let (due, next) = hub.due_gaps(now);
+        assert!(due.is_empty());
+        assert!(next.is_some());
+        let (due, _) = hub.due_gaps(now + super::super::sequencer::GAP_WAIT);
+        assert_eq!(
+            due,
+            [Gap {
+                room_id: 7,
+                room: "general".into(),
+                after: 10
+            }]
+        );
+        hub.publish("general", 11, frame(11));
+        let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
+            .map(|event| event.seq)
+            .collect();
+        assert_eq!(seqs, [Some(11), Some(12), Some(13)]);
+        assert_eq!(hub.delivered("general"), Some(13));
+    }
+
+    #[test]
+    fn remote_typing_is_not_told_back() {
+        let (tx, mut news) = mpsc::channel(16);
+        let hub = Hub::new(Limits::default(), Some(tx));
+        let (_me, mut feed, _) = hub.join(1, "general", "watcher");
+        let _ = news.try_recv();
+        frames(&mut feed);
+        let now = Instant::now();
+        hub.remote_typing("general", "alice", now);
+        assert!(news.try_recv().is_err());
+        hub.typing("general", "watcher", now);
+        assert_eq!(
+            news.try_recv().unwrap(),
+            News::Typing {
+                room: "general".into(),
+                user: "watcher".into()
+            }
+        );
+        assert_eq!(frames(&mut feed).len(), 2);
     }
 }

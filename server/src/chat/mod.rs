@@ -1,7 +1,8 @@
 //! The chat: the one API through which the WebSocket, the forms and the server
 //! functions read and change rooms. Behind it: the rooms' event logs in the database,
 //! the group-commit writer that appends to them, and the in-process hub that fans
-//! events out. Its parts are private; callers speak to [`Chat`] only.
+//! events out (across nodes, in cluster mode, through Redis). Its parts are private;
+//! callers speak to [`Chat`] only.
 
 use std::{
     collections::HashMap,
@@ -27,12 +28,20 @@ use crate::{accounts::now_ms, db::Db, error::internal};
 mod batch;
 /// The checks a change passes before it is queued.
 mod change;
+/// Fan-out across server processes through Redis.
+pub mod cluster;
+/// Filling gaps in room feeds from the database.
+mod gaps;
 /// Fan-out within the process: room feeds, presence, typing, the send rate limit.
 mod hub;
 /// Deciding each change of a batch against what is stored.
 pub mod plan;
 /// Why the chat refused something.
 pub mod refusal;
+/// Reading a room's log as members receive it.
+mod replay;
+/// Putting a room's feed in log order.
+mod sequencer;
 /// The SQL for rooms, membership and reading logs.
 mod store;
 /// Wire timestamps.
@@ -51,8 +60,14 @@ use refusal::Refusal;
 pub use writer::Pending;
 use writer::Writer;
 
-/// Events read per query when replaying or catching up.
-const REPLAY_PAGE: i64 = 500;
+/// Why the chat could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("preparing the rooms failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("REDIS_URL is not a Redis address: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 
 /// A room as callers hold it once found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,16 +107,27 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// Creates the default room if needed and starts the writer.
+    /// Creates the default room if needed and starts the writer, the gap filler and,
+    /// given cluster settings, the Redis bus.
     pub async fn start(
         db: Db,
         limits: Limits,
+        cluster: Option<cluster::Settings>,
         stopping: watch::Receiver<bool>,
         in_use: mpsc::Sender<()>,
-    ) -> Result<Arc<Chat>, sqlx::Error> {
+    ) -> Result<Arc<Chat>, StartError> {
         store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
-        let hub = Hub::new(limits);
-        let writer = Writer::start(db.clone(), hub.clone());
+        let (hub, announcer) = match cluster {
+            Some(settings) => {
+                let (news, heard) = cluster::news_channel();
+                let hub = Hub::new(limits, Some(news));
+                let announcer = cluster::start(settings, db.clone(), hub.clone(), heard)?;
+                (hub, Some(announcer))
+            }
+            None => (Hub::new(limits, None), None),
+        };
+        let writer = Writer::start(db.clone(), hub.clone(), announcer);
+        tokio::spawn(gaps::fill_due_gaps(db.clone(), hub.clone()));
         Ok(Arc::new(Chat {
             db,
             hub,
@@ -164,7 +190,7 @@ impl Chat {
         // Subscribe before reading the database: whatever is stored from here on is in
         // the feed, whatever was stored before is in the query, and seqs sort out the
         // overlap.
-        let (presence, feed, online) = self.hub.join(&room.name, &user.username);
+        let (presence, feed, online) = self.hub.join(room.id, &room.name, &user.username);
         let db = &self.db;
         let read = async {
             store::add_member(db, room.id, user.id, now_ms()).await?;
@@ -181,6 +207,8 @@ impl Chat {
         let (last_seq, start, replay, more) = read
             .await
             .map_err(|e| Refusal::internal("joining a room failed", e))?;
+        // The replay covers the log to `last_seq` at least; the feed owes what follows.
+        self.hub.baseline(&room.name, last_seq);
         Ok(Joining {
             joined: ServerFrame::Joined {
                 room: room.name.clone(),
@@ -216,27 +244,14 @@ impl Chat {
             .map_err(|e| Refusal::internal("catching up failed", e))
     }
 
-    /// One page of `room`'s log after `after`, encoded as its members receive it, and
-    /// whether more follows: what a join replays first and a catch-up reads.
+    /// One page of `room`'s log after `after`, and whether more follows: what a join
+    /// replays first and a catch-up reads.
     async fn log_page(
         &self,
         room: &RoomRef,
         after: i64,
     ) -> Result<(Vec<Event>, bool), sqlx::Error> {
-        let rows = store::events_after(&self.db, room.id, after, REPLAY_PAGE).await?;
-        let more = rows.len() as i64 == REPLAY_PAGE;
-        let events = rows
-            .into_iter()
-            .map(|row| {
-                let seq = row.seq;
-                let frame = row.into_frame(&room.name)?;
-                Ok(Event {
-                    seq: Some(seq),
-                    frame: Event::encode(&frame),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        Ok((events, more))
+        replay::page(&self.db, room.id, &room.name, after).await
     }
 
     /// Checks a change and queues it for the writer; the returned [`Pending`] resolves

@@ -41,6 +41,22 @@ pub async fn last_seq(db: &Db, room_id: i64) -> Result<i64, sqlx::Error> {
     })
 }
 
+/// The last seq of each room in `room_ids` (one query for the cluster's position check).
+pub async fn last_seqs(db: &Db, room_ids: &[i64]) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    if room_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_pool!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new("SELECT id, last_seq FROM rooms WHERE id IN (");
+        let mut ids = query.separated(", ");
+        for id in room_ids {
+            ids.push_bind(*id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(pool).await
+    })
+}
+
 pub async fn list_rooms(db: &Db) -> Result<Vec<RoomListing>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(

@@ -3,7 +3,8 @@
 //! so throughput follows the database's commits per second times the batch size
 //! rather than one commit per change. Each change is durable before its sender is
 //! answered and before anyone else is shown it: the writer publishes only after the
-//! commit.
+//! commit. In cluster mode it also announces each committed batch to the other nodes;
+//! a batch that meets another node's in a lock conflict is tried again.
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -14,12 +15,16 @@ use tokio::{
 
 use super::{
     batch::store_batch,
-    hub::Hub,
+    cluster::{Announcer, Stored},
+    hub::{Event, Hub},
     plan::{Decision, Submission},
     refusal::Refusal,
     wire::new_event,
 };
-use crate::{accounts::now_ms, db::Db};
+use crate::{
+    accounts::now_ms,
+    db::{is_contention, Db},
+};
 use app::model::Receipt;
 
 /// Most changes stored in one transaction.
@@ -32,6 +37,9 @@ const MAX_BATCH: usize = 512;
 const PACE: Duration = Duration::from_millis(2);
 /// Changes waiting for the writer; submitters wait (backpressure) beyond this.
 const QUEUE: usize = 8192;
+/// Attempts at a batch that loses a lock conflict (a deadlock, a lock-wait timeout, a
+/// key another node stored first) before its changes are refused.
+const ATTEMPTS: u32 = 5;
 
 /// What a submitted change becomes: its receipt once stored, or why not.
 pub type Pending = Pin<Box<dyn Future<Output = Result<Receipt, Refusal>> + Send>>;
@@ -48,9 +56,9 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task; it ends when every [`Writer`] handle is dropped.
-    pub fn start(db: Db, hub: Hub) -> Writer {
+    pub fn start(db: Db, hub: Hub, announcer: Option<Announcer>) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, hub, rx));
+        tokio::spawn(run(db, hub, announcer, rx));
         Writer { tx }
     }
 
@@ -72,7 +80,7 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, hub: Hub, mut rx: mpsc::Receiver<Request>) {
+async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     let mut last_start = Instant::now() - PACE;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -87,24 +95,51 @@ async fn run(db: Db, hub: Hub, mut rx: mpsc::Receiver<Request>) {
             }
         }
         last_start = Instant::now();
-        store_and_publish(&db, &hub, std::mem::take(&mut batch)).await;
+        store_and_publish(&db, &hub, announcer.as_ref(), std::mem::take(&mut batch)).await;
     }
 }
 
-async fn store_and_publish(db: &Db, hub: &Hub, batch: Vec<Request>) {
+/// Stores a batch, trying again (from the start: nothing of a failed attempt was
+/// committed) while it loses lock conflicts to other nodes' writers.
+async fn store_with_retries(
+    db: &Db,
+    submissions: &[Submission],
+    now: i64,
+) -> Result<Vec<Decision>, sqlx::Error> {
+    let mut attempt = 1;
+    loop {
+        match store_batch(db, submissions, now).await {
+            Err(error) if attempt < ATTEMPTS && is_contention(&error) => {
+                tracing::debug!(%error, attempt, "a batch lost a lock conflict; trying again");
+                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, batch: Vec<Request>) {
     let (submissions, replies): (Vec<Submission>, Vec<_>) = batch
         .into_iter()
         .map(|request| (request.submission, request.reply))
         .unzip();
     let now = now_ms();
-    match store_batch(db, &submissions, now).await {
+    match store_with_retries(db, &submissions, now).await {
         Ok(decisions) => {
             // Publish in input order: within a room that is seq order.
+            let mut stored = Vec::new();
             for (submission, decision) in submissions.iter().zip(&decisions) {
                 if let Decision::New { seq, parent } = decision {
-                    let frame = new_event(submission, *seq, parent.clone(), now);
-                    hub.publish(&submission.room, *seq, &frame);
+                    let frame = Event::encode(&new_event(submission, *seq, parent.clone(), now));
+                    if announcer.is_some() {
+                        stored.push(Stored::new(&submission.room, *seq, frame.as_str()));
+                    }
+                    hub.publish(&submission.room, *seq, frame);
                 }
+            }
+            if let Some(announcer) = announcer {
+                announcer.announce(stored);
             }
             for ((submission, decision), reply) in
                 submissions.into_iter().zip(decisions).zip(replies)

@@ -1,0 +1,427 @@
+//! Cluster mode: several server processes share one MySQL/MariaDB database and tell each
+//! other over Redis pub/sub what they stored. The database stays the one source of
+//! order (each node's writer takes seqs under the room's row lock); a notice only saves
+//! other nodes a read. Each node feeds what it hears into its hub, whose per-room
+//! sequencer drops duplicates and holds early events until the gap is filled, from a
+//! later notice or from the database; a position check, every few seconds and every
+//! second while Redis is down, catches a lost last event that no later one reveals.
+//! So losing Redis slows delivery across nodes and loses nothing. Presence lives in
+//! Redis sorted sets with expiry ([`presence`]); typing is pub/sub only.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    AsyncCommands,
+};
+use tokio::sync::{mpsc, Notify, OnceCell};
+
+use super::{
+    gaps,
+    hub::{Gap, Hub, News},
+    store,
+};
+use crate::{accounts::now_ms, db::Db};
+
+/// What nodes publish to each other.
+mod notice;
+/// Presence entries in Redis sorted sets.
+pub mod presence;
+
+pub use notice::Stored;
+use notice::{Notice, CHANNEL};
+use presence::Node;
+
+/// How often the position check runs while Redis is reachable, and while it is not.
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+const CHECK_EVERY_DOWN: Duration = Duration::from_secs(1);
+/// Notices waiting to be published; beyond this they are dropped (the position check
+/// delivers what they announced).
+const OUTBOX: usize = 4096;
+/// Bounds on every Redis round trip, so that a hung Redis is an outage, not a stall.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Waits between attempts to subscribe again.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// How this node joins the cluster (see `Config`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub redis_url: String,
+    /// Stable across restarts (so a restart can remove what its predecessor left).
+    pub node_name: String,
+    /// How long a presence entry lives without being refreshed.
+    pub presence_ttl: Duration,
+    /// A test switch: drop every Nth batch notice instead of publishing it (0: never).
+    pub skip_publish_every: u64,
+}
+
+/// The writer's way to tell other nodes what it stored. Never waits.
+#[derive(Clone)]
+pub struct Announcer {
+    tx: mpsc::Sender<Notice>,
+    node: Arc<str>,
+    skip_every: u64,
+    batches: Arc<AtomicU64>,
+}
+
+impl Announcer {
+    /// Announces the events of one committed batch, in commit order.
+    pub fn announce(&self, events: Vec<Stored>) {
+        if events.is_empty() {
+            return;
+        }
+        let batch = self.batches.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.skip_every > 0 && batch.is_multiple_of(self.skip_every) {
+            tracing::debug!(batch, "not publishing this notice (test switch)");
+            return;
+        }
+        let notice = Notice::Events {
+            node: self.node.to_string(),
+            events,
+        };
+        if self.tx.try_send(notice).is_err() {
+            tracing::debug!("the notice outbox is full; the position check will deliver");
+        }
+    }
+}
+
+/// The channel on which the hub reports [`News`] for the cluster.
+pub fn news_channel() -> (mpsc::Sender<News>, mpsc::Receiver<News>) {
+    mpsc::channel(OUTBOX)
+}
+
+struct Shared {
+    client: redis::Client,
+    commands: OnceCell<ConnectionManager>,
+    node: Node,
+    node_id: String,
+    hub: Hub,
+    db: Db,
+    ttl: Duration,
+    /// Whether the subscription is live.
+    up: AtomicBool,
+    /// Wakes the position check (after a resubscription).
+    check_now: Notify,
+    /// Wakes the presence task; rooms whose presence another node changed.
+    presence_now: Notify,
+    presence_rooms: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    /// The connection for commands, made on first use; it reconnects by itself.
+    async fn commands(&self) -> Option<ConnectionManager> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(RECONNECT_MAX);
+        self.commands
+            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .await
+            .ok()
+            .cloned()
+    }
+
+    /// Has the presence task read `room`'s entries from Redis again soon.
+    fn reread_presence(&self, room: String) {
+        self.presence_rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(room);
+        self.presence_now.notify_one();
+    }
+
+    async fn publish(&self, conn: &mut ConnectionManager, notice: &Notice) -> bool {
+        conn.publish::<_, _, ()>(CHANNEL, notice.encode())
+            .await
+            .is_ok()
+    }
+}
+
+/// Joins the cluster: starts the tasks that publish, subscribe, keep presence and check
+/// positions, and returns the writer's [`Announcer`]. Redis need not be up yet: the
+/// tasks keep trying, and meanwhile delivery runs through the database.
+pub fn start(
+    settings: Settings,
+    db: Db,
+    hub: Hub,
+    news: mpsc::Receiver<News>,
+) -> Result<Announcer, redis::RedisError> {
+    let client = redis::Client::open(settings.redis_url.as_str())?;
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS gives random bytes");
+    let node = Node {
+        name: settings.node_name,
+        incarnation: format!("{:016x}", u64::from_le_bytes(bytes)),
+    };
+    let node_id = node.id();
+    tracing::info!(node = node_id, "cluster mode: fan-out through Redis");
+    let shared = Arc::new(Shared {
+        client,
+        commands: OnceCell::new(),
+        node,
+        node_id: node_id.clone(),
+        hub,
+        db,
+        ttl: settings.presence_ttl,
+        up: AtomicBool::new(false),
+        check_now: Notify::new(),
+        presence_now: Notify::new(),
+        presence_rooms: Mutex::new(HashSet::new()),
+    });
+    let (tx, notices) = mpsc::channel(OUTBOX);
+    tokio::spawn(outbound(shared.clone(), notices, news));
+    tokio::spawn(inbound(shared.clone()));
+    tokio::spawn(keep_presence(shared.clone()));
+    tokio::spawn(check_positions(shared));
+    Ok(Announcer {
+        tx,
+        node: node_id.into(),
+        skip_every: settings.skip_publish_every,
+        batches: Arc::new(AtomicU64::new(0)),
+    })
+}
+
+/// Publishes this node's notices and records its presence changes, in the order they
+/// happened (an entry is in Redis before its notice tells others to read it).
+async fn outbound(
+    shared: Arc<Shared>,
+    mut notices: mpsc::Receiver<Notice>,
+    mut news: mpsc::Receiver<News>,
+) {
+    let mut failing = false;
+    loop {
+        let notice = tokio::select! {
+            Some(notice) = notices.recv() => notice,
+            Some(news) = news.recv() => match news {
+                News::Presence { room, user, online } => {
+                    if let Some(mut conn) = shared.commands().await {
+                        let node = &shared.node;
+                        let stored = if online {
+                            let expires = now_ms() + shared.ttl.as_millis() as i64;
+                            presence::add(&mut conn, node, &room, &user, expires).await
+                        } else {
+                            presence::remove(&mut conn, node, &room, &user).await
+                        };
+                        if let Err(error) = stored {
+                            tracing::debug!(%error, "recording presence in Redis failed");
+                        }
+                    }
+                    if online {
+                        // The room may be new here: learn who is in it elsewhere.
+                        shared.reread_presence(room.clone());
+                    }
+                    Notice::Presence { node: shared.node_id.clone(), room }
+                }
+                News::Typing { room, user } => Notice::Typing {
+                    node: shared.node_id.clone(),
+                    room,
+                    user,
+                },
+            },
+            else => return,
+        };
+        let published = match shared.commands().await {
+            Some(mut conn) => shared.publish(&mut conn, &notice).await,
+            None => false,
+        };
+        if published == failing {
+            failing = !published;
+            if failing {
+                tracing::warn!("cannot publish to Redis; other nodes will read from the database");
+            } else {
+                tracing::info!("publishing to Redis again");
+            }
+        }
+    }
+}
+
+/// Subscribes, and hands every notice from other nodes to the hub; subscribes again
+/// whenever the subscription is lost, then has positions and presence checked at once.
+async fn inbound(shared: Arc<Shared>) {
+    let mut delay = RECONNECT_MIN;
+    let mut warned = false;
+    loop {
+        let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut pubsub = shared.client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => {
+                tracing::info!("subscribed to the cluster's notices");
+                warned = false;
+                delay = RECONNECT_MIN;
+                shared.up.store(true, Ordering::Relaxed);
+                // Whatever was missed while unsubscribed is read now.
+                shared.check_now.notify_one();
+                shared.presence_now.notify_one();
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    receive(&shared, message.get_payload_bytes());
+                }
+                tracing::warn!("lost the Redis subscription; reading other nodes' events from the database until it is back");
+            }
+            Ok(Err(error)) if !warned => {
+                tracing::warn!(%error, "cannot subscribe to Redis; reading other nodes' events from the database");
+                warned = true;
+            }
+            Err(_) if !warned => {
+                tracing::warn!(
+                    "subscribing to Redis timed out; reading other nodes' events from the database"
+                );
+                warned = true;
+            }
+            _ => {}
+        }
+        if shared.up.swap(false, Ordering::Relaxed) {
+            shared.presence_now.notify_one();
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RECONNECT_MAX);
+    }
+}
+
+fn receive(shared: &Shared, payload: &[u8]) {
+    let notice = match Notice::decode(payload) {
+        Ok(notice) => notice,
+        Err(error) => {
+            tracing::warn!(%error, "ignoring a notice that does not decode");
+            return;
+        }
+    };
+    if notice.node() == shared.node_id {
+        return;
+    }
+    match notice {
+        Notice::Events { events, .. } => {
+            for event in events {
+                let frame: Box<str> = event.frame.into();
+                shared
+                    .hub
+                    .publish(&event.room, event.seq, Utf8Bytes::from(String::from(frame)));
+            }
+        }
+        Notice::Presence { room, .. } => shared.reread_presence(room),
+        Notice::Typing { room, user, .. } => {
+            shared
+                .hub
+                .remote_typing(&room, &user, std::time::Instant::now())
+        }
+    }
+}
+
+/// Keeps this node's presence entries alive and its view of other nodes' current:
+/// every third of the TTL, a full pass (refresh every own entry, re-read every room
+/// someone here is in); between, the rooms other nodes said changed.
+async fn keep_presence(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.ttl / 3);
+    let mut buried = false;
+    loop {
+        let full = tokio::select! {
+            _ = tick.tick() => true,
+            () = shared.presence_now.notified() => false,
+        };
+        let changed: HashSet<String> = std::mem::take(
+            &mut *shared
+                .presence_rooms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        // A wake with no rooms named is a resubscription or a loss: look at everything.
+        let full = full || changed.is_empty();
+        let Some(mut conn) = shared.commands().await else {
+            shared.hub.clear_remote();
+            continue;
+        };
+        if !buried {
+            match presence::bury_ghosts(&mut conn, &shared.node).await {
+                Ok(rooms) => {
+                    buried = true;
+                    for room in rooms {
+                        let notice = Notice::Presence {
+                            node: shared.node_id.clone(),
+                            room,
+                        };
+                        shared.publish(&mut conn, &notice).await;
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "removing a previous run's presence failed"),
+            }
+        }
+        let mine = shared.hub.local_presence();
+        let rooms: HashSet<String> = if full {
+            let expires = now_ms() + shared.ttl.as_millis() as i64;
+            if let Err(error) = presence::refresh(&mut conn, &shared.node, &mine, expires).await {
+                tracing::debug!(%error, "refreshing presence in Redis failed");
+                shared.hub.clear_remote();
+                continue;
+            }
+            mine.into_iter().map(|(room, _)| room).collect()
+        } else {
+            changed
+        };
+        let now = now_ms();
+        for room in rooms {
+            match presence::others(&mut conn, &shared.node, &room, now).await {
+                Ok(users) => shared.hub.set_remote(&room, users),
+                Err(error) => {
+                    tracing::debug!(%error, "reading presence from Redis failed");
+                    shared.hub.clear_remote();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Compares each listened room's feed with the room's last seq in the database and
+/// reads what is missing: the notices of it were lost.
+async fn check_positions(shared: Arc<Shared>) {
+    loop {
+        let every = if shared.up.load(Ordering::Relaxed) {
+            CHECK_EVERY
+        } else {
+            CHECK_EVERY_DOWN
+        };
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shared.check_now.notified() => {}
+        }
+        let positions = shared.hub.positions();
+        let ids: Vec<i64> = positions.iter().map(|gap| gap.room_id).collect();
+        let last = match store::last_seqs(&shared.db, &ids).await {
+            Ok(last) => last,
+            Err(error) => {
+                tracing::warn!(%error, "checking room positions failed");
+                continue;
+            }
+        };
+        for gap in positions {
+            let behind = last
+                .iter()
+                .any(|(id, last)| *id == gap.room_id && *last > gap.after);
+            if behind {
+                tracing::debug!(
+                    room = gap.room,
+                    after = gap.after,
+                    "a notice was lost; reading the room's log"
+                );
+                let gap: Gap = gap;
+                gaps::fill(&shared.db, &shared.hub, &gap).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! What nodes tell each other over Redis pub/sub: that events were stored (with their
+//! frames, so that no node must read them back while pub/sub works), that a room's
+//! presence changed, that someone is typing. A notice is only ever a hint: the database
+//! holds every event, and presence lives in Redis sorted sets that each node re-reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The pub/sub channel every node publishes to and subscribes to.
+pub const CHANNEL: &str = "banter:notices";
+
+/// One stored event as a notice carries it: the room, the seq and the frame members
+/// receive, verbatim.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stored {
+    pub room: String,
+    pub seq: i64,
+    pub frame: Box<RawValue>,
+}
+
+/// Externally tagged (`{"events": {…}}`): serde cannot read a raw frame inside an
+/// internally tagged enum, which it buffers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// Events one batch stored, in commit order.
+    Events { node: String, events: Vec<Stored> },
+    /// The presence set of `room` changed: re-read it.
+    Presence { node: String, room: String },
+    /// `user` is typing in `room`.
+    Typing {
+        node: String,
+        room: String,
+        user: String,
+    },
+}
+
+impl Notice {
+    /// The node (name and incarnation) that sent it.
+    pub fn node(&self) -> &str {
+        match self {
+            Notice::Events { node, .. }
+            | Notice::Presence { node, .. }
+            | Notice::Typing { node, .. } => node,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("notices always serialise")
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<Notice, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+}
+
+impl Stored {
+    /// `frame` is an encoded server frame, so valid JSON.
+    pub fn new(room: &str, seq: i64, frame: &str) -> Stored {
+        Stored {
+            room: room.to_string(),
+            seq,
+            frame: RawValue::from_string(frame.to_string()).expect("frames are JSON"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_carry_frames_verbatim() {
+        let frame = r#"{"type":"message","room":"general","seq":3,"body":"hé 🦀"}"#;
+        let notice = Notice::Events {
+            node: "n1#ab".into(),
+            events: vec![Stored::new("general", 3, frame)],
+        };
+        let wire = notice.encode();
+        let Notice::Events { node, events } = Notice::decode(wire.as_bytes()).unwrap() else {
+            panic!("{wire}");
+        };
+        assert_eq!(node, "n1#ab");
+        assert_eq!(events[0].room, "general");
+        assert_eq!(events[0].seq, 3);
+        assert_eq!(events[0].frame.get(), frame);
+    }
+
+    #[test]
+    fn other_kinds_round_trip_and_garbage_is_refused() {
+        let typing = Notice::Typing {
+            node: "n2#cd".into(),
+            room: "general".into(),
+            user: "bob".into(),
+        };
+        let back = Notice::decode(typing.encode().as_bytes()).unwrap();
+        assert_eq!(back.node(), "n2#cd");
+        assert!(matches!(back, Notice::Typing { ref user, .. } if user == "bob"));
+        assert!(Notice::decode(br#"{"nonsense":{"node":"n"}}"#).is_err());
+        assert!(Notice::decode(b"\xff").is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! A room's log read from the database as its members receive it: what a join replays,
+//! what a lagging connection catches up with, and what fills a gap in a room's feed.
+
+use super::{hub::Event, store};
+use crate::db::Db;
+
+/// Events read per query when replaying or catching up.
+pub const PAGE: i64 = 500;
+
+/// One page of room `room_id`'s log after seq `after`, encoded with the room's name
+/// `room`, and whether more follows.
+pub async fn page(
+    db: &Db,
+    room_id: i64,
+    room: &str,
+    after: i64,
+) -> Result<(Vec<Event>, bool), sqlx::Error> {
+    let rows = store::events_after(db, room_id, after, PAGE).await?;
+    let more = rows.len() as i64 == PAGE;
+    let events = rows
+        .into_iter()
+        .map(|row| {
+            let seq = row.seq;
+            let frame = row.into_frame(room)?;
+            Ok(Event {
+                seq: Some(seq),
+                frame: Event::encode(&frame),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((events, more))
+}
