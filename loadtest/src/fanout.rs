@@ -1,6 +1,8 @@
 //! `fanout`: M members in one room and S senders posting at a fixed total rate, one
 //! step per rate. Every message carries its send time; every member must receive every
-//! message exactly once.
+//! message exactly once. Given several nodes of a cluster, members and senders are
+//! spread over them in turn, and each node's CPU is reported against the deliveries it
+//! made.
 
 use std::{
     sync::{Arc, Mutex},
@@ -22,7 +24,8 @@ pub struct Args {
     pub senders: usize,
     pub rates: Vec<u64>,
     pub seconds: u64,
-    pub server_pid: Option<u32>,
+    /// One per node, in the order of the URLs (may be empty).
+    pub server_pids: Vec<u32>,
 }
 
 struct Step {
@@ -32,14 +35,29 @@ struct Step {
     lost: u64,
     duplicated: u64,
     refused: u64,
-    server_cpu: Option<f64>,
+    /// Per node: CPU seconds used, and deliveries made to its members.
+    server_cpu: Vec<Option<f64>>,
+    node_deliveries: Vec<u64>,
     generator_cpu: Option<f64>,
     elapsed: f64,
-    deliveries: u64,
+}
+
+impl Step {
+    /// Each node's figure, `a / b` for several.
+    fn per_node(&self, figure: impl Fn(f64, u64) -> String) -> String {
+        let figures: Vec<String> = self
+            .server_cpu
+            .iter()
+            .zip(&self.node_deliveries)
+            .filter_map(|(cpu, deliveries)| Some(figure((*cpu)?, *deliveries)))
+            .collect();
+        report::or_na((!figures.is_empty()).then(|| figures.join(" / ")))
+    }
 }
 
 /// Runs every step; `false` when any lost or duplicated a message.
-pub async fn run(url: &str, args: Args) -> bool {
+pub async fn run(urls: &[String], args: Args) -> bool {
+    let url = urls[0].as_str();
     let http = reqwest::Client::new();
     let run = client::run_id();
     let owner = client::register(&http, url, &format!("lt{run}-owner")).await;
@@ -52,7 +70,7 @@ pub async fn run(url: &str, args: Args) -> bool {
     for (i, &rate) in args.rates.iter().enumerate() {
         let room = format!("lt{run}-fan{i}");
         client::create_room(&http, url, &owner, &room).await;
-        let step = step(url, &args, &tokens, &room, i, rate).await;
+        let step = step(urls, &args, &tokens, &room, i, rate).await;
         println!(
             "fanout: {:.0} deliveries/s to {} members at {} posts/s, send→receive p50 {:.1} ms p99 {:.1} ms p99.9 {:.1} ms, lost {}, duplicated {}",
             step.deliveries_per_second,
@@ -78,14 +96,10 @@ pub async fn run(url: &str, args: Args) -> bool {
                 format!("{:.1}", report::ms(&s.latency, 0.999)),
                 s.lost.to_string(),
                 s.duplicated.to_string(),
-                report::or_na(
-                    s.server_cpu
-                        .map(|cpu| format!("{:.2} µs", cpu * 1e6 / s.deliveries.max(1) as f64)),
-                ),
-                report::or_na(
-                    s.server_cpu
-                        .map(|cpu| format!("{:.0} %", 100.0 * cpu / s.elapsed)),
-                ),
+                s.per_node(|cpu, deliveries| {
+                    format!("{:.2} µs", cpu * 1e6 / deliveries.max(1) as f64)
+                }),
+                s.per_node(|cpu, _| format!("{:.0} %", 100.0 * cpu / s.elapsed)),
                 report::or_na(
                     s.generator_cpu
                         .map(|cpu| format!("{:.0} %", 100.0 * cpu / s.elapsed)),
@@ -168,10 +182,12 @@ struct Tally {
     lost: u64,
     duplicated: u64,
     delivered: u64,
+    /// Deliveries per node.
+    by_node: Vec<u64>,
 }
 
 async fn step(
-    url: &str,
+    urls: &[String],
     args: &Args,
     tokens: &[String],
     room: &str,
@@ -186,11 +202,13 @@ async fn step(
         lost: 0,
         duplicated: 0,
         delivered: 0,
+        by_node: vec![0; urls.len()],
     }));
 
     let mut members = Vec::new();
     for m in 0..args.members {
-        let mut socket = client::connect(url, &tokens[m % tokens.len()], None)
+        let node = m % urls.len();
+        let mut socket = client::connect(&urls[node], &tokens[m % tokens.len()], None)
             .await
             .expect("member connects");
         client::join(&mut socket, room).await;
@@ -238,6 +256,7 @@ async fn step(
             tally.latency.add(&latency).expect("same bounds");
             tally.duplicated += duplicated;
             tally.delivered += seen.count;
+            tally.by_node[node] += seen.count;
             tally.lost += expected.saturating_sub(seen.count);
             last
         }));
@@ -247,7 +266,7 @@ async fn step(
     // connections up is not measured as delivery latency.
     let mut sockets = Vec::new();
     for s in 0..args.senders {
-        let mut socket = client::connect(url, &tokens[s % tokens.len()], None)
+        let mut socket = client::connect(&urls[s % urls.len()], &tokens[s % tokens.len()], None)
             .await
             .expect("sender connects");
         client::until(&mut socket, "hello")
@@ -256,7 +275,11 @@ async fn step(
         sockets.push(socket);
     }
 
-    let server_cpu = args.server_pid.map(CpuMeter::start);
+    let server_cpu: Vec<CpuMeter> = args
+        .server_pids
+        .iter()
+        .map(|&pid| CpuMeter::start(pid))
+        .collect();
     let generator_cpu = CpuMeter::start(std::process::id());
     let started = Instant::now();
     let started_micros = client::now_micros();
@@ -310,7 +333,7 @@ async fn step(
         Some(micros) if micros > 0 => micros as f64 / 1e6,
         _ => started.elapsed().as_secs_f64(),
     };
-    let server_cpu = server_cpu.and_then(|meter| meter.used());
+    let server_cpu = server_cpu.iter().map(CpuMeter::used).collect();
     let generator_cpu = generator_cpu.used();
     let mut refused = 0;
     for (mut write, acks) in open {
@@ -330,9 +353,9 @@ async fn step(
         duplicated: tally.duplicated,
         refused,
         server_cpu,
+        node_deliveries: tally.by_node,
         generator_cpu,
         elapsed,
-        deliveries: tally.delivered,
     }
 }
 

@@ -62,9 +62,14 @@ enum Scenario {
         /// Seconds per step.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// The server's process id, for its CPU time per delivery.
-        #[arg(long)]
-        server_pid: Option<u32>,
+        /// Cluster mode: the nodes' base URLs (comma-separated); members and senders
+        /// are spread over them in turn. Default: --url alone.
+        #[arg(long, value_delimiter = ',')]
+        urls: Vec<String>,
+        /// The server processes' ids (one per URL, same order), for each one's CPU
+        /// time per delivery it made.
+        #[arg(long, value_delimiter = ',')]
+        server_pid: Vec<u32>,
     },
     /// N authenticated idle connections opened at a set rate and held: connect rate and
     /// the server's resident memory per connection.
@@ -124,16 +129,24 @@ async fn main() {
             senders,
             rate,
             seconds,
+            urls,
             server_pid,
         } => {
+            let urls: Vec<String> = if urls.is_empty() {
+                vec![url.to_string()]
+            } else {
+                urls.iter()
+                    .map(|url| url.trim_end_matches('/').to_string())
+                    .collect()
+            };
             let args = fanout::Args {
                 members: members.max(1),
                 senders: senders.max(1),
                 rates: rate,
                 seconds,
-                server_pid,
+                server_pids: server_pid,
             };
-            fanout::run(url, args).await
+            fanout::run(&urls, args).await
         }
         Scenario::Connections {
             count,

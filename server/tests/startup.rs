@@ -104,3 +104,38 @@ fn an_unreachable_mysql_stops_start_up_without_leaking_the_password() {
     );
     assert!(!log.contains("hunter2secret"), "{log}");
 }
+
+#[test]
+fn cluster_mode_on_sqlite_is_refused_with_a_clear_message() {
+    let dir = std::env::temp_dir().join(format!("banter_cluster_sqlite_{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["--addr", "127.0.0.1:0", "--database-url"])
+        .arg(format!("sqlite://{}/banter.db", dir.display()))
+        .args(["--redis-url", "redis://:hunter2secret@127.0.0.1:6379"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("cluster mode (REDIS_URL) needs MySQL/MariaDB: SQLite is single-node"),
+        "{log}"
+    );
+    assert!(!log.contains("hunter2secret"), "{log}");
+}
+
+#[test]
+fn help_shows_no_secret_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--help")
+        .env("DATABASE_URL", "mysql://root:hunter2secret@db/banter")
+        .env("REDIS_URL", "redis://:hunter2secret@cache:6379")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--redis-url"), "{help}");
+    assert!(!help.contains("hunter2secret"), "{help}");
+}

@@ -259,4 +259,5 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+pub mod redis;
 pub mod ws;

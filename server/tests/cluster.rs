@@ -1,0 +1,502 @@
+//! Cluster mode: server processes sharing one MariaDB database, fanning out through a
+//! private `redis-server`. Every member on every node receives every event once, in
+//! the database's order, whatever happens to Redis or to a node; presence follows
+//! nodes that live and forgets nodes that die.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use common::{
+    redis::RedisServer,
+    with_test_db,
+    ws::{api, history_page, second_token_for, token_for, whole_history, Client},
+    Backend, TestServer,
+};
+use serde_json::{json, Value};
+
+const ROOM: &str = "general";
+/// The channel nodes publish their notices on.
+const NOTICES: &str = "banter:notices";
+
+/// Starts a node of the cluster named `name`.
+fn node(db: &str, redis: &RedisServer, name: &str, extra: &[&str]) -> TestServer {
+    let url = redis.url();
+    let mut flags = vec![
+        "--redis-url",
+        &url,
+        "--node-name",
+        name,
+        "--send-rate",
+        "100000",
+        "--send-burst",
+        "100000",
+    ];
+    flags.extend_from_slice(extra);
+    TestServer::start_with(db, &flags)
+}
+
+fn nodes(db: &str, redis: &RedisServer, count: usize, extra: &[&str]) -> Vec<TestServer> {
+    (0..count)
+        .map(|i| node(db, redis, &format!("n{i}"), extra))
+        .collect()
+}
+
+/// A client of `server` in `room` from its beginning.
+async fn member(server: &TestServer, username: &str, room: &str) -> Client {
+    let mut client = Client::new_user(server, username).await;
+    client.join(room, Some(0)).await;
+    client
+}
+
+/// Sends `count` messages into `room` without waiting between them, then collects the
+/// acks: `client_id → seq`. Any error fails the test.
+async fn send_burst(
+    client: &mut Client,
+    room: &str,
+    tag: &str,
+    count: usize,
+) -> BTreeMap<String, i64> {
+    let ids: Vec<String> = (0..count).map(|i| format!("{tag}-{i}")).collect();
+    for id in &ids {
+        client
+            .send(json!({"type": "send", "room": room, "client_id": id, "body": format!("{id} says hi")}))
+            .await;
+    }
+    let mut acks = BTreeMap::new();
+    for id in &ids {
+        let answer = client
+            .until(|f| (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == *id)
+            .await;
+        assert_eq!(answer["type"], "ack", "{}: {answer}", client.username);
+        acks.insert(id.clone(), answer["seq"].as_i64().unwrap());
+    }
+    acks
+}
+
+/// Reads `room`'s messages until seq `last`, asserting that they arrive as 1, 2, 3 … in
+/// order, each once, and that each is the one its sender was acked for.
+async fn receives_in_order(
+    client: &mut Client,
+    room: &str,
+    last: i64,
+    acks: &HashMap<String, i64>,
+) {
+    let mut expected = 1;
+    while expected <= last {
+        let frame = client
+            .until(|f| f["type"] == "message" && f["room"] == room)
+            .await;
+        let seq = frame["seq"].as_i64().unwrap();
+        assert_eq!(
+            seq, expected,
+            "{} got seq {seq} where {expected} was due",
+            client.username
+        );
+        let id = frame["client_id"].as_str().unwrap();
+        assert_eq!(acks.get(id), Some(&seq), "{id} was acked with another seq");
+        expected += 1;
+    }
+}
+
+async fn on_mariadb<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    with_test_db(Backend::MySql, test).await;
+}
+
+/// Senders on all three nodes into one room: every member on every node receives
+/// 1..N, contiguous, in the database's order.
+async fn one_order_across_nodes(db: String) {
+    let redis = RedisServer::start();
+    let nodes = nodes(&db, &redis, 3, &[]);
+    let mut senders = Vec::new();
+    let mut watchers = Vec::new();
+    for (i, server) in nodes.iter().enumerate() {
+        senders.push(member(server, &format!("sender{i}"), ROOM).await);
+        watchers.push(member(server, &format!("watcher{i}"), ROOM).await);
+    }
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut sender)| {
+            tokio::spawn(async move {
+                let acks = send_burst(&mut sender, ROOM, &format!("s{i}"), 100).await;
+                (sender, acks)
+            })
+        })
+        .collect();
+    let mut acks = HashMap::new();
+    let mut senders = Vec::new();
+    for task in tasks {
+        let (sender, mine) = task.await.unwrap();
+        acks.extend(mine);
+        senders.push(sender);
+    }
+    let seqs: BTreeSet<i64> = acks.values().copied().collect();
+    assert_eq!(seqs, (1..=300).collect(), "acks are the seqs 1..300");
+    for client in watchers.iter_mut().chain(senders.iter_mut()) {
+        receives_in_order(client, ROOM, 300, &acks).await;
+    }
+}
+
+/// Redis killed mid-stream and started again, the subscriptions killed, and every fifth
+/// notice of one node never published: nothing is lost, nothing doubled.
+async fn redis_faults_lose_nothing(db: String) {
+    let mut redis = RedisServer::start();
+    let nodes = vec![
+        node(&db, &redis, "n0", &["--skip-publish-every", "5"]),
+        node(&db, &redis, "n1", &[]),
+        node(&db, &redis, "n2", &[]),
+    ];
+    let mut a = member(&nodes[0], "alice", ROOM).await;
+    let mut b = member(&nodes[1], "bob", ROOM).await;
+    let mut watchers = Vec::new();
+    for (i, server) in nodes.iter().enumerate() {
+        watchers.push(member(server, &format!("watcher{i}"), ROOM).await);
+    }
+    let mut acks = HashMap::new();
+    for step in ["before", "down", "restarted", "unsubscribed"] {
+        match step {
+            "down" => redis.kill(),
+            "restarted" => redis.restart(),
+            "unsubscribed" => {
+                redis.wait_for_subscribers(NOTICES, nodes.len());
+                let killed = redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+                assert_ne!(killed, "0", "the nodes had subscribed again");
+            }
+            _ => {}
+        }
+        let (tag_a, tag_b) = (format!("a-{step}"), format!("b-{step}"));
+        let (from_a, from_b) = tokio::join!(
+            send_burst(&mut a, ROOM, &tag_a, 30),
+            send_burst(&mut b, ROOM, &tag_b, 30),
+        );
+        acks.extend(from_a);
+        acks.extend(from_b);
+    }
+    let last = acks.values().copied().max().unwrap();
+    assert_eq!(last, 240);
+    for watcher in watchers.iter_mut() {
+        receives_in_order(watcher, ROOM, last, &acks).await;
+    }
+    // The faults happened: each node lost its subscription at least twice.
+    for server in &nodes {
+        let lost = server.log().matches("lost the Redis subscription").count();
+        assert!(lost >= 2, "lost {lost} times:\n{}", server.log());
+    }
+    // And no duplicate trails behind: the next message is the very next frame.
+    let ack = a.post(ROOM, "final", "the end").await;
+    assert_eq!(ack["seq"], 241);
+    for watcher in watchers.iter_mut() {
+        let next = watcher.until(|f| f["type"] == "message").await;
+        assert_eq!(next["seq"], 241, "{next}");
+    }
+}
+
+/// A node whose notices are all lost (the test switch at 1): a last event that no later
+/// one reveals still reaches the other nodes, through their position check.
+async fn a_lost_last_notice_is_caught_by_the_position_check(db: String) {
+    let redis = RedisServer::start();
+    let silent = node(&db, &redis, "silent", &["--skip-publish-every", "1"]);
+    let other = node(&db, &redis, "other", &[]);
+    let mut alice = member(&silent, "alice", ROOM).await;
+    let mut watcher = member(&other, "watcher", ROOM).await;
+    let ack = alice.post(ROOM, "unannounced", "nobody announced me").await;
+    assert_eq!(ack["seq"], 1, "{ack}");
+    let got = watcher.until(|f| f["type"] == "message").await;
+    assert_eq!(got["client_id"], "unannounced");
+    assert_eq!(got["seq"], 1);
+}
+
+/// Follows `room`'s presence as a client sees it: the `joined` list, then changes.
+struct Online {
+    users: BTreeSet<String>,
+}
+
+impl Online {
+    fn from_joined(joined: &Value) -> Online {
+        Online {
+            users: joined["online"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap().to_string())
+                .collect(),
+        }
+    }
+
+    /// Reads presence frames until `user` is `online` (or already is), failing if
+    /// `steady` goes offline meanwhile.
+    async fn until(&mut self, client: &mut Client, user: &str, online: bool, steady: &[&str]) {
+        while self.users.contains(user) != online {
+            let frame = client.until(|f| f["type"] == "presence").await;
+            let who = frame["user"].as_str().unwrap().to_string();
+            if frame["online"] == true {
+                self.users.insert(who);
+            } else {
+                assert!(
+                    !steady.contains(&who.as_str()),
+                    "{who} went offline: {frame}"
+                );
+                self.users.remove(&who);
+            }
+        }
+    }
+}
+
+/// A node killed with SIGKILL: every acked message is stored once; its users leave
+/// presence within the TTL, but a user also connected to a living node stays online.
+async fn a_dead_nodes_users_go_offline(db: String) {
+    let redis = RedisServer::start();
+    let ttl = ["--presence-ttl", "3"];
+    let mut nodes = nodes(&db, &redis, 3, &ttl);
+    let alice_a = token_for(&nodes[0], "alice").await;
+    let alice_b = second_token_for(&nodes[1], "alice").await;
+    let mut alice_on_a = Client::connect(&nodes[0], &alice_a).await;
+    let mut alice_on_b = Client::connect(&nodes[1], &alice_b).await;
+    alice_on_a.join(ROOM, Some(0)).await;
+    alice_on_b.join(ROOM, Some(0)).await;
+    let mut carol = member(&nodes[0], "carol", ROOM).await;
+    let mut watcher = Client::new_user(&nodes[2], "watcher").await;
+    let mut online = Online::from_joined(&watcher.join(ROOM, Some(0)).await);
+    online.until(&mut watcher, "carol", true, &[]).await;
+    online.until(&mut watcher, "alice", true, &[]).await;
+
+    let acks = send_burst(&mut carol, ROOM, "carol", 40).await;
+    nodes.remove(0).kill();
+
+    online.until(&mut watcher, "carol", false, &["alice"]).await;
+    assert!(online.users.contains("alice"));
+    // Alice's node still works, and a newcomer sees her online and Carol not.
+    let ack = alice_on_b.post(ROOM, "still-here", "still here").await;
+    assert_eq!(ack["type"], "ack");
+    let mut newcomer = Client::new_user(&nodes[1], "newcomer").await;
+    let seen = Online::from_joined(&newcomer.join(ROOM, None).await);
+    assert!(
+        seen.users.contains("alice") && !seen.users.contains("carol"),
+        "{:?}",
+        seen.users
+    );
+
+    let token = token_for(&nodes[1], "reader").await;
+    let (history, _) = whole_history(&nodes[1], &token, ROOM).await;
+    for (id, seq) in &acks {
+        let stored: Vec<_> = history.iter().filter(|m| m.client_id == *id).collect();
+        assert_eq!(stored.len(), 1, "{id} stored {} times", stored.len());
+        assert_eq!(stored[0].seq, *seq);
+    }
+    drop(alice_on_a);
+}
+
+/// A node killed and started again under its name removes what its previous run left
+/// in Redis at once (long before the TTL), so its dead users do not linger as ghosts.
+async fn a_restarted_node_brings_back_no_ghost(db: String) {
+    let redis = RedisServer::start();
+    let ttl = ["--presence-ttl", "600"];
+    let first = node(&db, &redis, "restarting", &ttl);
+    let other = node(&db, &redis, "steady", &ttl);
+    let _carol = member(&first, "carol", ROOM).await;
+    let mut watcher = Client::new_user(&other, "watcher").await;
+    let mut online = Online::from_joined(&watcher.join(ROOM, None).await);
+    online.until(&mut watcher, "carol", true, &[]).await;
+
+    first.kill();
+    let again = node(&db, &redis, "restarting", &ttl);
+    online.until(&mut watcher, "carol", false, &[]).await;
+    let mut newcomer = Client::new_user(&again, "newcomer").await;
+    let seen = Online::from_joined(&newcomer.join(ROOM, None).await);
+    assert!(!seen.users.contains("carol"), "{:?}", seen.users);
+}
+
+/// The same `(author, client_id)` sent through two nodes at once is one message.
+async fn one_client_id_through_two_nodes_is_one_message(db: String) {
+    let redis = RedisServer::start();
+    let nodes = nodes(&db, &redis, 2, &[]);
+    let token_a = token_for(&nodes[0], "alice").await;
+    let token_b = second_token_for(&nodes[1], "alice").await;
+    let mut on_a = Client::connect(&nodes[0], &token_a).await;
+    let mut on_b = Client::connect(&nodes[1], &token_b).await;
+    on_a.join(ROOM, None).await;
+    on_b.join(ROOM, None).await;
+    for i in 0..25 {
+        let id = format!("twice-{i}");
+        let frame = json!({"type": "send", "room": ROOM, "client_id": id, "body": format!("only once {i}")});
+        on_a.send(frame.clone()).await;
+        on_b.send(frame).await;
+    }
+    for i in 0..25 {
+        let id = format!("twice-{i}");
+        let want = |f: &Value| (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == id;
+        let (from_a, from_b) = (on_a.until(want).await, on_b.until(want).await);
+        assert_eq!(from_a["type"], "ack", "{from_a}");
+        assert_eq!(from_a, from_b, "both ways get the same ack");
+    }
+    let page = history_page(&nodes[0], &token_a, ROOM, None).await;
+    assert_eq!(page.messages.len(), 25);
+    assert_eq!(page.last_seq, 25);
+}
+
+/// Every node writing to the same rooms in overlapping batches (each batch locks
+/// several rooms): no user ever sees an error, and every room's log is gap-free.
+async fn overlapping_batches_from_every_node(db: String) {
+    let redis = RedisServer::start();
+    let nodes = nodes(&db, &redis, 3, &[]);
+    let rooms = ["r0", "r1", "r2", "r3"];
+    let token = token_for(&nodes[0], "owner").await;
+    for room in rooms {
+        let _: Value = api(
+            &nodes[0],
+            &token,
+            "create_room",
+            &[("name", room), ("topic", "")],
+        )
+        .await;
+    }
+    let mut clients = Vec::new();
+    for (i, server) in nodes.iter().enumerate() {
+        for j in 0..2 {
+            let mut client = Client::new_user(server, &format!("u{i}{j}")).await;
+            for room in rooms {
+                client.join(room, None).await;
+            }
+            clients.push(client);
+        }
+    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut client)| {
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..40 {
+                    let room = rooms[(k + n) % rooms.len()];
+                    let id = format!("c{k}-{n}");
+                    client
+                        .send(json!({"type": "send", "room": room, "client_id": id, "body": "overlap"}))
+                        .await;
+                    ids.push(id);
+                }
+                for id in ids {
+                    let answer = client
+                        .until(|f| (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == id)
+                        .await;
+                    assert_eq!(answer["type"], "ack", "{answer}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut total = 0;
+    for room in rooms {
+        let (history, last_seq) = whole_history(&nodes[1], &token, room).await;
+        let seqs: Vec<i64> = history.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=last_seq).collect::<Vec<_>>(), "{room} has gaps");
+        total += seqs.len();
+    }
+    assert_eq!(total, 6 * 40);
+}
+
+/// The errors that another node's writer can cause a batch (a deadlock, a lock-wait
+/// timeout, a unique key taken first) are recognised as worth a retry; others are not.
+async fn lock_conflicts_are_recognised(db: String) {
+    use server::db::is_contention;
+    use sqlx::{Connection, Executor, MySqlConnection};
+
+    let mut one = MySqlConnection::connect(&db).await.unwrap();
+    let mut two = MySqlConnection::connect(&db).await.unwrap();
+    one.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        .await
+        .unwrap();
+    one.execute("INSERT INTO t VALUES (1, 0), (2, 0)")
+        .await
+        .unwrap();
+    two.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        .await
+        .unwrap();
+
+    // Lock-wait timeout: `two` waits for a row `one` holds.
+    one.execute("BEGIN").await.unwrap();
+    one.execute("UPDATE t SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let timeout = two
+        .execute("UPDATE t SET v = 2 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert!(is_contention(&timeout), "{timeout}");
+
+    // Deadlock: each holds the row the other wants.
+    two.execute("BEGIN").await.unwrap();
+    two.execute("UPDATE t SET v = 2 WHERE id = 2")
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        let outcome = one
+            .execute("UPDATE t SET v = 1 WHERE id = 2")
+            .await
+            .map(drop);
+        (one, outcome)
+    });
+    // `one` is now waiting for row 2 (InnoDB shows the wait before we close the cycle).
+    let mut probe = MySqlConnection::connect(&db).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waits: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
+        )
+        .fetch_one(&mut probe)
+        .await
+        .unwrap();
+        if waits > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no lock wait");
+        tokio::task::yield_now().await;
+    }
+    let closing = two.execute("UPDATE t SET v = 2 WHERE id = 1").await;
+    let (mut one, waited) = waiting.await.unwrap();
+    let deadlock = closing
+        .err()
+        .or(waited.err())
+        .expect("one of them is the victim");
+    assert!(is_contention(&deadlock), "{deadlock}");
+    let _ = one.execute("ROLLBACK").await;
+    let _ = two.execute("ROLLBACK").await;
+
+    let duplicate = one
+        .execute("INSERT INTO t VALUES (1, 9)")
+        .await
+        .unwrap_err();
+    assert!(is_contention(&duplicate), "{duplicate}");
+    let syntax = one.execute("SELEKT 1").await.unwrap_err();
+    assert!(!is_contention(&syntax), "{syntax}");
+}
+
+macro_rules! on_mariadb {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    super::on_mariadb(super::$name).await;
+                }
+            }
+        )+
+    };
+}
+
+on_mariadb!(
+    one_order_across_nodes,
+    redis_faults_lose_nothing,
+    a_lost_last_notice_is_caught_by_the_position_check,
+    a_dead_nodes_users_go_offline,
+    a_restarted_node_brings_back_no_ghost,
+    one_client_id_through_two_nodes_is_one_message,
+    overlapping_batches_from_every_node,
+    lock_conflicts_are_recognised,
+);
