@@ -5,12 +5,19 @@
 # server and removes the database. Not a test: see docs/benchmarks.md.
 #
 #   scripts/bench.sh ingest      [--db sqlite|mysql] [loadtest ingest flags]
-#   scripts/bench.sh fanout      [--db sqlite|mysql] [loadtest fanout flags]
+#   scripts/bench.sh fanout      [--db sqlite|mysql] [--nodes N [--redis-outage AT,FOR]]
+#                                [loadtest fanout flags]
 #   scripts/bench.sh connections [--db sqlite|mysql] [loadtest connections flags]
 #
 # e.g. scripts/bench.sh fanout --members 100 --rate 200,1000,2000,4000 --seconds 30
 #      scripts/bench.sh ingest --db mysql --senders 40 --rooms 8 --window 32
 #      scripts/bench.sh connections --count 19000 --rate 2000 --procs 4
+#      scripts/bench.sh fanout --db mysql --nodes 2 --rate 1000,4000 --seconds 30
+#
+# --nodes N (fanout, MariaDB only) runs a cluster: N server processes, all pinned to
+# the one server CPU, sharing the database and a private redis-server; members and
+# senders are spread over the nodes. --redis-outage AT,FOR kills that redis-server AT
+# seconds after the scenario starts and starts it again FOR seconds later.
 # MariaDB/MySQL is reached at $BENCH_MYSQL (default mysql://root@127.0.0.1:3306).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +26,22 @@ source scripts/local-server.sh
 
 scenario=${1:?usage: scripts/bench.sh ingest|fanout|connections [--db sqlite|mysql] [flags]}
 shift
-db=sqlite
-if [[ "${1:-}" == "--db" ]]; then
-  db=${2:?--db takes sqlite or mysql}
+db=sqlite nodes=1 outage=
+while [[ "${1:-}" == --db || "${1:-}" == --nodes || "${1:-}" == --redis-outage ]]; do
+  case $1 in
+    --db) db=${2:?--db takes sqlite or mysql} ;;
+    --nodes) nodes=${2:?--nodes takes a count} ;;
+    --redis-outage) outage=${2:?--redis-outage takes AT,FOR seconds} ;;
+  esac
   shift 2
+done
+if ((nodes > 1)) && [[ $db != mysql || $scenario != fanout ]]; then
+  echo "--nodes runs fanout on --db mysql (a cluster needs MySQL/MariaDB)" >&2
+  exit 2
+fi
+if [[ -n $outage ]] && ((nodes < 2)); then
+  echo "--redis-outage needs --nodes 2 or more" >&2
+  exit 2
 fi
 target=${CARGO_TARGET_DIR:-target}
 cores=$(nproc)
@@ -42,11 +61,17 @@ case $db in
     ;;
   *) echo "--db is sqlite or mysql" >&2; exit 2 ;;
 esac
-port=$(free_port)
 
-server_pid=
+pids=() urls=() redis_port= outage_pid=
+start_redis() {
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >>"$work/redis.log" 2>&1 &
+  echo $! >"$work/redis.pid"
+  until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+}
 cleanup() {
-  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  [[ -n $outage_pid ]] && kill "$outage_pid" 2>/dev/null
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null
   [[ $db == mysql ]] && mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $database"
   rm -rf "$work"
 }
@@ -58,19 +83,50 @@ pin_server=() pin_load=()
 if ((cores >= 2)) && command -v taskset >/dev/null; then
   pin_server=(taskset -c 0) pin_load=(taskset -c 1)
 fi
-"${pin_server[@]}" "$target/release/server" --addr "127.0.0.1:$port" --database-url "$database_url" \
-  --send-rate 1000000 --send-burst 1000000 --log warn >"$work/server.log" 2>&1 &
-server_pid=$!
-await_server "http://127.0.0.1:$port" "$server_pid" "$work/server.log"
+cluster=()
+if ((nodes > 1)); then
+  redis_port=$(free_port)
+  start_redis
+  cluster=(--redis-url "redis://127.0.0.1:$redis_port")
+fi
+for ((n = 0; n < nodes; n++)); do
+  port=$(free_port)
+  name=()
+  ((nodes > 1)) && name=(--node-name "bench-$n")
+  "${pin_server[@]}" "$target/release/server" --addr "127.0.0.1:$port" --database-url "$database_url" \
+    --send-rate 1000000 --send-burst 1000000 --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
+  pids+=($!)
+  urls+=("http://127.0.0.1:$port")
+  await_server "http://127.0.0.1:$port" "${pids[-1]}" "$work/server$n.log"
+done
+server_pid=${pids[0]}
 
 echo "bench: $(date -u +%FT%TZ), $cores cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $db," \
-  "server pinned to ${pin_server[*]:-nothing}, generator to ${pin_load[*]:-nothing}"
+  "$nodes server process(es) pinned to ${pin_server[*]:-nothing}, generator to ${pin_load[*]:-nothing}"
+if [[ -n $outage ]]; then
+  (
+    sleep "${outage%,*}"
+    kill -9 "$(cat "$work/redis.pid")"
+    echo "bench: redis-server killed at $(date -u +%T.%3N)"
+    sleep "${outage#*,}"
+    start_redis
+    echo "bench: redis-server back at $(date -u +%T.%3N)"
+  ) &
+  outage_pid=$!
+fi
 status=0
-"${pin_load[@]}" "$target/release/loadtest" --url "http://127.0.0.1:$port" "$scenario" \
-  --server-pid "$server_pid" "$@" || status=$?
-echo "bench: server peak RSS $(sed -n 's/^VmHWM:\s*//p' "/proc/$server_pid/status")"
-if grep -qi "error\|panic" "$work/server.log"; then
+spread=()
+if [[ $scenario == fanout ]]; then
+  spread=(--urls "$(IFS=,; echo "${urls[*]}")" --server-pid "$(IFS=,; echo "${pids[*]}")")
+else
+  spread=(--server-pid "$server_pid")
+fi
+"${pin_load[@]}" "$target/release/loadtest" --url "${urls[0]}" "$scenario" "${spread[@]}" "$@" || status=$?
+for pid in "${pids[@]}"; do
+  echo "bench: server $pid peak RSS $(sed -n 's/^VmHWM:\s*//p' "/proc/$pid/status")"
+done
+if grep -qi "error\|panic" "$work"/server*.log; then
   echo "bench: the server logged errors:" >&2
-  grep -i "error\|panic" "$work/server.log" | head -20 >&2
+  grep -i "error\|panic" "$work"/server*.log | head -20 >&2
 fi
 exit $status

@@ -111,3 +111,13 @@ fi
 if ! command -v chromium >/dev/null; then
   timed "installing Debian's chromium (~30 s)" apt_install chromium
 fi
+
+# --- redis-server and the MariaDB client for the cluster tests ---------------------
+# The tests start private redis-server instances (the machine's own Redis on 6379 is
+# left alone) and make their MariaDB databases with the `mariadb` client.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  timed "installing Debian's redis-server" apt_install redis-server redis-tools
+fi
+if ! command -v mariadb >/dev/null; then
+  timed "installing Debian's MariaDB client" apt_install mariadb-client
+fi

@@ -121,6 +121,13 @@ impl Room {
         self.online.contains_key(user) || self.remote.contains(user)
     }
 
+    /// Everyone online in the room, here or through other nodes, sorted.
+    fn users_online(&self) -> Vec<String> {
+        let users: std::collections::BTreeSet<&String> =
+            self.online.keys().chain(&self.remote).collect();
+        users.into_iter().cloned().collect()
+    }
+
     fn send(&self, event: Event) {
         let _ = self.tx.send(event);
     }
@@ -201,15 +208,7 @@ impl Hub {
         if !was_online {
             state.send(Event::presence(room, user, true));
         }
-        let mut online: Vec<String> = state
-            .online
-            .keys()
-            .chain(state.remote.iter())
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        online.sort();
+        let online = state.users_online();
         drop(inner);
         if first_here {
             self.tell(News::Presence {
@@ -262,23 +261,11 @@ impl Hub {
 
     #[cfg(test)]
     fn online(&self, room: &str) -> Vec<String> {
-        let inner = self.lock();
-        let mut online: Vec<String> = inner
+        self.lock()
             .rooms
             .get(room)
-            .map(|state| {
-                state
-                    .online
-                    .keys()
-                    .chain(state.remote.iter())
-                    .cloned()
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect()
-            })
-            .unwrap_or_default();
-        online.sort();
-        online
+            .map(Room::users_online)
+            .unwrap_or_default()
     }
 
     /// Offers a stored event (its seq and encoded frame) to the room's members, from
