@@ -9,7 +9,7 @@ test('two browsers on two nodes chat, see each other online and typing', async (
   const redis = new OwnRedis();
   db.create();
   await redis.start();
-  const flags = (name: string) => ['--redis-url', redis.url, '--node-name', name, '--presence-ttl', '3'];
+  const flags = (name: string) => ['--redis-url', redis.url, '--node-name', name, '--presence-ttl', '600'];
   const a = new OwnServer({ databaseUrl: db.url, flags: flags('e2e-a') });
   const b = new OwnServer({ databaseUrl: db.url, flags: flags('e2e-b') });
   try {
@@ -33,10 +33,11 @@ test('two browsers on two nodes chat, see each other online and typing', async (
     await expect(log(alice.page).getByText('and back 👋')).toBeVisible();
     await expect(log(bob.page).getByText('and back 👋')).toHaveCount(1);
 
-    // Bob's node stops: Alice sees him go.
-    await bob.context.close();
+    // Bob's node stops (his browser stays open, trying to reconnect): Alice sees him go
+    // at once, not when his presence would expire.
     await b.stop();
     await expect(online(alice.page).getByText(bob.name)).toHaveCount(0);
+    await bob.context.close();
     expect(errors).toEqual([]);
     await alice.context.close();
   } finally {

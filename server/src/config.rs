@@ -64,9 +64,15 @@ pub struct Config {
     pub redis_url: Option<String>,
 
     /// This node's name in cluster mode, the same across its restarts (a restart
-    /// removes what its predecessor left in Redis). Default: host name and port.
+    /// removes what its predecessor left in Redis) and unique among the cluster's live
+    /// nodes. Default: host name and port.
     #[arg(long, env = "BANTER_NODE_NAME")]
     pub node_name: Option<String>,
+
+    /// The cluster's name in cluster mode, the same on all its nodes: it prefixes every
+    /// Redis key and channel, so that several clusters can share one Redis.
+    #[arg(long, env = "BANTER_CLUSTER_NAME", default_value = "banter")]
+    pub cluster_name: String,
 
     /// Seconds a node's presence entries outlive it in cluster mode: a node that dies
     /// takes its users offline after at most this (and a third of it).
@@ -82,6 +88,11 @@ pub struct Config {
         hide = true
     )]
     pub skip_publish_every: u64,
+
+    /// Test switch: seconds between position checks while Redis is up (default 3), so
+    /// that a test can show that notices alone deliver.
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub position_check_every: Option<u64>,
 }
 
 #[cfg(test)]

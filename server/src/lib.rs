@@ -59,9 +59,13 @@ fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::
     });
     Some(chat::cluster::Settings {
         redis_url,
+        namespace: config.cluster_name.clone(),
         node_name,
         presence_ttl: Duration::from_secs(config.presence_ttl),
         skip_publish_every: config.skip_publish_every,
+        check_every: config
+            .position_check_every
+            .map_or(chat::cluster::CHECK_EVERY, Duration::from_secs),
     })
 }
 
@@ -115,6 +119,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     let cluster = cluster_settings(&config, addr);
     let chat = chat::Chat::start(db.clone(), limits, cluster, stopping, in_use).await?;
+    let membership = chat.membership();
     let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
@@ -152,6 +157,14 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         tracing::warn!("some connections were still open after 5 s; closing anyway");
     }
     sweeper.abort();
+    // The connections are closed: this node's users are shown offline on the other
+    // nodes now, not when their entries expire.
+    if let Some(membership) = membership {
+        let withdrawn = tokio::time::timeout(Duration::from_secs(2), membership.withdraw());
+        if withdrawn.await.is_err() {
+            tracing::warn!("could not withdraw this node's presence from Redis within 2 s");
+        }
+    }
 
     db.close().await;
     tracing::info!("stopped");

@@ -108,10 +108,11 @@ where
 }
 
 /// Senders on all three nodes into one room: every member on every node receives
-/// 1..N, contiguous, in the database's order.
+/// 1..N, contiguous, in the database's order. The position check is put off for an
+/// hour, so the notices alone (and the gaps they reveal) must deliver everything.
 async fn one_order_across_nodes(db: String) {
     let redis = RedisServer::start();
-    let nodes = nodes(&db, &redis, 3, &[]);
+    let nodes = nodes(&db, &redis, 3, &["--position-check-every", "3600"]);
     let mut senders = Vec::new();
     let mut watchers = Vec::new();
     for (i, server) in nodes.iter().enumerate() {
@@ -139,6 +140,14 @@ async fn one_order_across_nodes(db: String) {
     assert_eq!(seqs, (1..=300).collect(), "acks are the seqs 1..300");
     for client in watchers.iter_mut().chain(senders.iter_mut()) {
         receives_in_order(client, ROOM, 300, &acks).await;
+    }
+    // One more from the first node, with nothing after it to reveal it as a gap
+    // elsewhere: only its notice can bring it to the other nodes.
+    let ack = senders[0].post(ROOM, "last", "the last word").await;
+    assert_eq!(ack["seq"], 301, "{ack}");
+    for client in watchers.iter_mut().chain(senders.iter_mut().skip(1)) {
+        let next = client.until(|f| f["type"] == "message").await;
+        assert_eq!(next["seq"], 301, "{}: {next}", client.username);
     }
 }
 
@@ -251,7 +260,7 @@ impl Online {
 /// presence within the TTL, but a user also connected to a living node stays online.
 async fn a_dead_nodes_users_go_offline(db: String) {
     let redis = RedisServer::start();
-    let ttl = ["--presence-ttl", "3"];
+    let ttl = ["--presence-ttl", "5"];
     let mut nodes = nodes(&db, &redis, 3, &ttl);
     let alice_a = token_for(&nodes[0], "alice").await;
     let alice_b = second_token_for(&nodes[1], "alice").await;
@@ -304,11 +313,27 @@ async fn a_restarted_node_brings_back_no_ghost(db: String) {
     online.until(&mut watcher, "carol", true, &[]).await;
 
     first.kill();
-    let again = node(&db, &redis, "restarting", &ttl);
+    let _again = node(&db, &redis, "restarting", &ttl);
     online.until(&mut watcher, "carol", false, &[]).await;
-    let mut newcomer = Client::new_user(&again, "newcomer").await;
+    // A newcomer on the node that stayed (which would see any entry left) sees no Carol.
+    let mut newcomer = Client::new_user(&other, "newcomer").await;
     let seen = Online::from_joined(&newcomer.join(ROOM, None).await);
     assert!(!seen.users.contains("carol"), "{:?}", seen.users);
+}
+
+/// A node stopped on purpose (SIGTERM) takes its users offline on the other nodes at
+/// once, long before their entries would expire.
+async fn a_stopped_nodes_users_go_offline_at_once(db: String) {
+    let redis = RedisServer::start();
+    let ttl = ["--presence-ttl", "600"];
+    let stopping = node(&db, &redis, "stopping", &ttl);
+    let other = node(&db, &redis, "staying", &ttl);
+    let _carol = member(&stopping, "carol", ROOM).await;
+    let mut watcher = Client::new_user(&other, "watcher").await;
+    let mut online = Online::from_joined(&watcher.join(ROOM, None).await);
+    online.until(&mut watcher, "carol", true, &[]).await;
+    assert!(stopping.stop().success());
+    online.until(&mut watcher, "carol", false, &[]).await;
 }
 
 /// The same `(author, client_id)` sent through two nodes at once is one message.
@@ -496,6 +521,7 @@ on_mariadb!(
     a_lost_last_notice_is_caught_by_the_position_check,
     a_dead_nodes_users_go_offline,
     a_restarted_node_brings_back_no_ghost,
+    a_stopped_nodes_users_go_offline_at_once,
     one_client_id_through_two_nodes_is_one_message,
     overlapping_batches_from_every_node,
     lock_conflicts_are_recognised,

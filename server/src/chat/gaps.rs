@@ -25,6 +25,8 @@ pub async fn fill_due_gaps(db: Db, hub: Hub) {
         for gap in &due {
             stuck |= !fill(&db, &hub, gap).await;
         }
+        // A gap the log could not close (the database unreachable, or events held
+        // that it does not have) is tried again a second later, not in a tight loop.
         if stuck {
             tokio::time::sleep(RETRY).await;
             continue;
@@ -45,7 +47,7 @@ pub async fn fill_due_gaps(db: Db, hub: Hub) {
 }
 
 /// Reads `gap.room`'s log after `gap.after` into its feed, to the end of the log;
-/// `false` if nothing could be read.
+/// `false` if the feed did not move past `gap.after`.
 pub async fn fill(db: &Db, hub: &Hub, gap: &Gap) -> bool {
     let mut after = gap.after;
     loop {
@@ -58,12 +60,12 @@ pub async fn fill(db: &Db, hub: &Hub, gap: &Gap) -> bool {
         };
         for event in events {
             if let Some(seq) = event.seq {
-                hub.publish(&gap.room, seq, event.frame);
+                hub.publish(gap.room_id, &gap.room, seq, event.frame);
             }
         }
         let reached = hub.delivered(&gap.room).unwrap_or(after);
         if !more || reached <= after {
-            return true;
+            return reached > gap.after;
         }
         after = reached;
     }

@@ -200,6 +200,13 @@ impl Hub {
             remote: HashSet::new(),
             typing: HashMap::new(),
         });
+        if state.tx.receiver_count() == 0 && state.online.is_empty() {
+            // Nobody was here: what the room's feed and presence knew may be stale (no
+            // notices are followed for a room nobody here is in). Start afresh; the
+            // presence task re-reads the room when it hears of this join.
+            state.order.reset();
+            state.remote.clear();
+        }
         let feed = state.tx.subscribe();
         let was_online = state.is_online(user);
         let count = state.online.entry(user.to_string()).or_default();
@@ -268,14 +275,20 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Offers a stored event (its seq and encoded frame) to the room's members, from
+    /// Offers a stored event of room `room_id` (its seq and encoded frame) to the room's
+    /// members, from
     /// this node's writer, another node's notice or a read of the log: the room's
     /// sequencer passes it on in order, once.
-    pub fn publish(&self, room: &str, seq: i64, frame: Utf8Bytes) {
+    pub fn publish(&self, room_id: i64, room: &str, seq: i64, frame: Utf8Bytes) {
         let mut inner = self.lock();
         let Some(state) = inner.rooms.get_mut(room) else {
             return; // nobody here has joined it
         };
+        if state.id != room_id {
+            // Not this database's room of that name: a notice from another deployment
+            // sharing the Redis. Never let it shadow a real seq.
+            return;
+        }
         if state.tx.receiver_count() == 0 {
             // Nobody listens: the next joiner's baseline starts the count afresh.
             state.order.reset();
@@ -591,7 +604,7 @@ mod tests {
         hub.baseline("general", 10);
         let frame = |seq: i64| Utf8Bytes::from(format!("{{\"seq\":{seq}}}"));
         for seq in [9, 10, 12, 13, 12] {
-            hub.publish("general", seq, frame(seq));
+            hub.publish(7, "general", seq, frame(seq));
         }
         let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
             .map(|event| event.seq)
@@ -610,12 +623,33 @@ mod tests {
                 after: 10
             }]
         );
-        hub.publish("general", 11, frame(11));
+        hub.publish(7, "general", 11, frame(11));
+        hub.publish(8, "general", 14, frame(14)); // another database's "general"
         let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
             .map(|event| event.seq)
             .collect();
         assert_eq!(seqs, [Some(11), Some(12), Some(13)]);
         assert_eq!(hub.delivered("general"), Some(13));
+    }
+
+    #[test]
+    fn a_room_nobody_was_in_starts_afresh() {
+        let hub = Hub::default();
+        let (me, feed, _) = hub.join(3, "quiet", "watcher");
+        hub.baseline("quiet", 40);
+        hub.set_remote("quiet", HashSet::from(["ghost".to_string()]));
+        drop((me, feed));
+        // Events came and went while nobody here listened; the next member reads the
+        // log up to 45 and must get 46, not wait on a gap after 40.
+        let (_me, mut feed, online) = hub.join(3, "quiet", "watcher");
+        assert_eq!(online, ["watcher"], "no stale presence");
+        hub.baseline("quiet", 45);
+        hub.publish(3, "quiet", 46, Utf8Bytes::from_static("{}"));
+        let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
+            .map(|event| event.seq)
+            .filter(Option::is_some)
+            .collect();
+        assert_eq!(seqs, [Some(46)]);
     }
 
     #[test]

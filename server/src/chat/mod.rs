@@ -65,7 +65,7 @@ use writer::Writer;
 pub enum StartError {
     #[error("preparing the rooms failed: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("REDIS_URL is not a Redis address: {0}")]
+    #[error("REDIS_URL cannot be used: {0}")]
     Redis(#[from] redis::RedisError),
 }
 
@@ -104,6 +104,8 @@ pub struct Chat {
     _in_use: mpsc::Sender<()>,
     /// Room ids by name. Rooms are never renamed or deleted, so entries never go stale.
     room_ids: Mutex<HashMap<String, i64>>,
+    /// In cluster mode, this node's place in the cluster.
+    membership: Option<cluster::Membership>,
 }
 
 impl Chat {
@@ -117,14 +119,15 @@ impl Chat {
         in_use: mpsc::Sender<()>,
     ) -> Result<Arc<Chat>, StartError> {
         store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
-        let (hub, announcer) = match cluster {
+        let (hub, announcer, membership) = match cluster {
             Some(settings) => {
                 let (news, heard) = cluster::news_channel();
                 let hub = Hub::new(limits, Some(news));
-                let announcer = cluster::start(settings, db.clone(), hub.clone(), heard)?;
-                (hub, Some(announcer))
+                let (announcer, membership) =
+                    cluster::start(settings, db.clone(), hub.clone(), heard)?;
+                (hub, Some(announcer), Some(membership))
             }
-            None => (Hub::new(limits, None), None),
+            None => (Hub::new(limits, None), None, None),
         };
         let writer = Writer::start(db.clone(), hub.clone(), announcer);
         tokio::spawn(gaps::fill_due_gaps(db.clone(), hub.clone()));
@@ -135,7 +138,14 @@ impl Chat {
             stopping,
             _in_use: in_use,
             room_ids: Mutex::new(HashMap::new()),
+            membership,
         }))
+    }
+
+    /// In cluster mode, this node's membership, to withdraw from when stopping (it
+    /// does not keep the chat alive).
+    pub fn membership(&self) -> Option<cluster::Membership> {
+        self.membership.clone()
     }
 
     /// Turns true when the server is shutting down.

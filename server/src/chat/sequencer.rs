@@ -22,6 +22,8 @@ const MAX_HELD: usize = 4096;
 pub struct Sequencer<T> {
     /// The last seq passed on; `None` until the first event or baseline.
     delivered: Option<i64>,
+    /// Whether any event has been passed on since the start or the last reset.
+    started: bool,
     held: BTreeMap<i64, T>,
     /// Since when an event has been held (a gap has been open).
     gap_since: Option<Instant>,
@@ -33,17 +35,21 @@ impl<T> Sequencer<T> {
         self.delivered
     }
 
-    /// Starts counting from `seq` if nothing has been seen yet: a member's join read the
-    /// log up to it, so only what follows must come through here.
+    /// Says that a joining member read the log up to `seq`, so only what follows must
+    /// come through here. Until the first event is passed on, the lowest such position
+    /// counts: members joining together read the log at different moments, and the
+    /// one that read least must not have an event dropped as already passed on.
+    /// (Others get it twice; their connections' cursors drop the copy.)
     pub fn baseline(&mut self, seq: i64) {
-        if self.delivered.is_none() {
-            self.delivered = Some(seq);
+        if !self.started {
+            self.delivered = Some(self.delivered.map_or(seq, |at| at.min(seq)));
         }
     }
 
     /// Forgets everything: nobody here listens to the room any more.
     pub fn reset(&mut self) {
         self.delivered = None;
+        self.started = false;
         self.held.clear();
         self.gap_since = None;
     }
@@ -66,6 +72,7 @@ impl<T> Sequencer<T> {
             return;
         }
         pass(seq, event);
+        self.started = true;
         let mut delivered = seq;
         while let Some(entry) = self.held.first_entry() {
             if *entry.key() > delivered + 1 {
@@ -121,6 +128,27 @@ mod tests {
         assert_eq!(offer_all(&mut seq, &[6], now), [6, 7, 8]);
         assert_eq!(seq.delivered(), Some(8));
         assert!(!seq.fill_due(now + GAP_WAIT), "no gap once filled");
+    }
+
+    #[test]
+    fn members_joining_together_count_from_the_one_that_read_least() {
+        let now = Instant::now();
+        let mut seq = Sequencer::default();
+        seq.baseline(11);
+        // 11's notice arrives between the two baselines: not passed on yet ...
+        assert!(offer_all(&mut seq, &[11], now).is_empty());
+        seq.baseline(10);
+        assert_eq!(seq.delivered(), Some(10));
+        // ... so it is owed, and read as a gap when 12 comes.
+        assert!(offer_all(&mut seq, &[12], now).is_empty());
+        assert!(seq.fill_due(now + GAP_WAIT));
+        assert_eq!(offer_all(&mut seq, &[11], now), [11, 12]);
+        seq.baseline(5);
+        assert_eq!(
+            seq.delivered(),
+            Some(12),
+            "once under way, baselines change nothing"
+        );
     }
 
     #[test]

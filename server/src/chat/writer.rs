@@ -133,9 +133,14 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
                 if let Decision::New { seq, parent } = decision {
                     let frame = Event::encode(&new_event(submission, *seq, parent.clone(), now));
                     if announcer.is_some() {
-                        stored.push(Stored::new(&submission.room, *seq, frame.as_str()));
+                        stored.push(Stored::new(
+                            submission.room_id,
+                            &submission.room,
+                            *seq,
+                            frame.as_str(),
+                        ));
                     }
-                    hub.publish(&submission.room, *seq, frame);
+                    hub.publish(submission.room_id, &submission.room, *seq, frame);
                 }
             }
             if let Some(announcer) = announcer {

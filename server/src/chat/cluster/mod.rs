@@ -6,7 +6,8 @@
 //! later notice or from the database; a position check, every few seconds and every
 //! second while Redis is down, catches a lost last event that no later one reveals.
 //! So losing Redis slows delivery across nodes and loses nothing. Presence lives in
-//! Redis sorted sets with expiry ([`presence`]); typing is pub/sub only.
+//! Redis sorted sets with expiry ([`presence`]); typing is pub/sub only. Every key and
+//! the channel start with the cluster's namespace, so clusters can share a Redis.
 
 use std::{
     collections::HashSet,
@@ -30,7 +31,7 @@ use super::{
     hub::{Gap, Hub, News},
     store,
 };
-use crate::{accounts::now_ms, db::Db};
+use crate::db::Db;
 
 /// What nodes publish to each other.
 mod notice;
@@ -38,12 +39,16 @@ mod notice;
 pub mod presence;
 
 pub use notice::Stored;
-use notice::{Notice, CHANNEL};
-use presence::Node;
+use notice::{channel, Notice};
+use presence::{Node, Whose};
 
-/// How often the position check runs while Redis is reachable, and while it is not.
-const CHECK_EVERY: Duration = Duration::from_secs(3);
+/// How often the position check runs while Redis is reachable (the default), and while
+/// it is not.
+pub const CHECK_EVERY: Duration = Duration::from_secs(3);
 const CHECK_EVERY_DOWN: Duration = Duration::from_secs(1);
+/// A subscription that cannot answer a ping within [`RESPONSE_TIMEOUT`], asked this
+/// often, is taken for dead (a silent network, not a closed socket) and made again.
+const PING_EVERY: Duration = Duration::from_secs(5);
 /// Notices waiting to be published; beyond this they are dropped (the position check
 /// delivers what they announced).
 const OUTBOX: usize = 4096;
@@ -58,12 +63,17 @@ const RECONNECT_MAX: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub redis_url: String,
+    /// Prefixes the channel and keys: the same for every node of one cluster.
+    pub namespace: String,
     /// Stable across restarts (so a restart can remove what its predecessor left).
     pub node_name: String,
     /// How long a presence entry lives without being refreshed.
     pub presence_ttl: Duration,
     /// A test switch: drop every Nth batch notice instead of publishing it (0: never).
     pub skip_publish_every: u64,
+    /// How often the position check runs while Redis is up ([`CHECK_EVERY`]; tests
+    /// lengthen it to prove that notices alone deliver).
+    pub check_every: Duration,
 }
 
 /// The writer's way to tell other nodes what it stored. Never waits.
@@ -106,9 +116,11 @@ struct Shared {
     commands: OnceCell<ConnectionManager>,
     node: Node,
     node_id: String,
+    channel: String,
     hub: Hub,
     db: Db,
     ttl: Duration,
+    check_every: Duration,
     /// Whether the subscription is live.
     up: AtomicBool,
     /// Wakes the position check (after a resubscription).
@@ -116,6 +128,9 @@ struct Shared {
     /// Wakes the presence task; rooms whose presence another node changed.
     presence_now: Notify,
     presence_rooms: Mutex<HashSet<String>>,
+    /// Whether the next presence pass must put every own entry back (at the start,
+    /// and after Redis was unreachable: it may have restarted empty).
+    re_add: AtomicBool,
 }
 
 impl Shared {
@@ -133,6 +148,24 @@ impl Shared {
             .cloned()
     }
 
+    /// Redis cannot be reached: only this node's own users can be shown online, and
+    /// its entries are put back once it answers again (it may have restarted empty).
+    fn unreachable(&self) {
+        self.hub.clear_remote();
+        self.re_add.store(true, Ordering::Relaxed);
+    }
+
+    /// Tells the other nodes that this node's entries in `rooms` changed.
+    async fn tell_presence_changed(&self, conn: &mut ConnectionManager, rooms: Vec<String>) {
+        for room in rooms {
+            let notice = Notice::Presence {
+                node: self.node_id.clone(),
+                room,
+            };
+            self.publish(conn, &notice).await;
+        }
+    }
+
     /// Has the presence task read `room`'s entries from Redis again soon.
     fn reread_presence(&self, room: String) {
         self.presence_rooms
@@ -143,9 +176,30 @@ impl Shared {
     }
 
     async fn publish(&self, conn: &mut ConnectionManager, notice: &Notice) -> bool {
-        conn.publish::<_, _, ()>(CHANNEL, notice.encode())
+        conn.publish::<_, _, ()>(&self.channel, notice.encode())
             .await
             .is_ok()
+    }
+}
+
+/// This node's membership of the cluster, to leave it when stopping.
+#[derive(Clone)]
+pub struct Membership {
+    shared: Arc<Shared>,
+}
+
+impl Membership {
+    /// Removes this node's presence entries at once and tells the others, so that a
+    /// node stopped on purpose does not leave its users online until they expire.
+    pub async fn withdraw(&self) {
+        let shared = &self.shared;
+        let Some(mut conn) = shared.commands().await else {
+            return;
+        };
+        match presence::remove_all(&mut conn, &shared.node, Whose::Mine).await {
+            Ok(rooms) => shared.tell_presence_changed(&mut conn, rooms).await,
+            Err(error) => tracing::debug!(%error, "removing this node's presence failed"),
+        }
     }
 }
 
@@ -157,11 +211,12 @@ pub fn start(
     db: Db,
     hub: Hub,
     news: mpsc::Receiver<News>,
-) -> Result<Announcer, redis::RedisError> {
+) -> Result<(Announcer, Membership), redis::RedisError> {
     let client = redis::Client::open(settings.redis_url.as_str())?;
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the OS gives random bytes");
     let node = Node {
+        namespace: settings.namespace.clone(),
         name: settings.node_name,
         incarnation: format!("{:016x}", u64::from_le_bytes(bytes)),
     };
@@ -172,25 +227,29 @@ pub fn start(
         commands: OnceCell::new(),
         node,
         node_id: node_id.clone(),
+        channel: channel(&settings.namespace),
         hub,
         db,
         ttl: settings.presence_ttl,
+        check_every: settings.check_every,
         up: AtomicBool::new(false),
         check_now: Notify::new(),
         presence_now: Notify::new(),
         presence_rooms: Mutex::new(HashSet::new()),
+        re_add: AtomicBool::new(true),
     });
     let (tx, notices) = mpsc::channel(OUTBOX);
     tokio::spawn(outbound(shared.clone(), notices, news));
     tokio::spawn(inbound(shared.clone()));
     tokio::spawn(keep_presence(shared.clone()));
-    tokio::spawn(check_positions(shared));
-    Ok(Announcer {
+    tokio::spawn(check_positions(shared.clone()));
+    let announcer = Announcer {
         tx,
         node: node_id.into(),
         skip_every: settings.skip_publish_every,
         batches: Arc::new(AtomicU64::new(0)),
-    })
+    };
+    Ok((announcer, Membership { shared }))
 }
 
 /// Publishes this node's notices and records its presence changes, in the order they
@@ -209,8 +268,13 @@ async fn outbound(
                     if let Some(mut conn) = shared.commands().await {
                         let node = &shared.node;
                         let stored = if online {
-                            let expires = now_ms() + shared.ttl.as_millis() as i64;
-                            presence::add(&mut conn, node, &room, &user, expires).await
+                            match presence::now(&mut conn).await {
+                                Ok(now) => {
+                                    let expires = now + shared.ttl.as_millis() as i64;
+                                    presence::add(&mut conn, node, &room, &user, expires).await
+                                }
+                                Err(error) => Err(error),
+                            }
                         } else {
                             presence::remove(&mut conn, node, &room, &user).await
                         };
@@ -255,7 +319,7 @@ async fn inbound(shared: Arc<Shared>) {
     loop {
         let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
             let mut pubsub = shared.client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+            pubsub.subscribe(&shared.channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })
         .await;
@@ -265,12 +329,25 @@ async fn inbound(shared: Arc<Shared>) {
                 warned = false;
                 delay = RECONNECT_MIN;
                 shared.up.store(true, Ordering::Relaxed);
+                shared.re_add.store(true, Ordering::Relaxed);
                 // Whatever was missed while unsubscribed is read now.
                 shared.check_now.notify_one();
                 shared.presence_now.notify_one();
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    receive(&shared, message.get_payload_bytes());
+                let (mut sink, mut messages) = pubsub.split();
+                let mut ping = tokio::time::interval(PING_EVERY);
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => receive(&shared, message.get_payload_bytes()),
+                            None => break,
+                        },
+                        _ = ping.tick() => {
+                            let answer = tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<redis::Value>()).await;
+                            if !matches!(answer, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
+                    }
                 }
                 tracing::warn!("lost the Redis subscription; reading other nodes' events from the database until it is back");
             }
@@ -309,9 +386,10 @@ fn receive(shared: &Shared, payload: &[u8]) {
         Notice::Events { events, .. } => {
             for event in events {
                 let frame: Box<str> = event.frame.into();
+                let frame = Utf8Bytes::from(String::from(frame));
                 shared
                     .hub
-                    .publish(&event.room, event.seq, Utf8Bytes::from(String::from(frame)));
+                    .publish(event.room_id, &event.room, event.seq, frame);
             }
         }
         Notice::Presence { room, .. } => shared.reread_presence(room),
@@ -325,7 +403,8 @@ fn receive(shared: &Shared, payload: &[u8]) {
 
 /// Keeps this node's presence entries alive and its view of other nodes' current:
 /// every third of the TTL, a full pass (refresh every own entry, re-read every room
-/// someone here is in); between, the rooms other nodes said changed.
+/// someone here is in); between, the rooms other nodes said changed. Redis's own clock
+/// scores every entry, so the nodes' clocks need not agree.
 async fn keep_presence(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.ttl / 3);
     let mut buried = false;
@@ -343,45 +422,46 @@ async fn keep_presence(shared: Arc<Shared>) {
         // A wake with no rooms named is a resubscription or a loss: look at everything.
         let full = full || changed.is_empty();
         let Some(mut conn) = shared.commands().await else {
-            shared.hub.clear_remote();
+            shared.unreachable();
             continue;
         };
+        let now = match presence::now(&mut conn).await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::debug!(%error, "reading Redis's clock failed");
+                shared.unreachable();
+                continue;
+            }
+        };
         if !buried {
-            match presence::bury_ghosts(&mut conn, &shared.node).await {
+            match presence::remove_all(&mut conn, &shared.node, Whose::Predecessors).await {
                 Ok(rooms) => {
                     buried = true;
-                    for room in rooms {
-                        let notice = Notice::Presence {
-                            node: shared.node_id.clone(),
-                            room,
-                        };
-                        shared.publish(&mut conn, &notice).await;
-                    }
+                    shared.tell_presence_changed(&mut conn, rooms).await;
                 }
                 Err(error) => tracing::debug!(%error, "removing a previous run's presence failed"),
             }
         }
-        let mine = shared.hub.local_presence();
         let rooms: HashSet<String> = if full {
-            let expires = now_ms() + shared.ttl.as_millis() as i64;
-            if let Err(error) = presence::refresh(&mut conn, &shared.node, &mine, expires).await {
+            let mine = shared.hub.local_presence();
+            let expires = now + shared.ttl.as_millis() as i64;
+            let re_add = shared.re_add.swap(false, Ordering::Relaxed);
+            let refreshed =
+                presence::refresh(&mut conn, &shared.node, &mine, expires, re_add).await;
+            if let Err(error) = refreshed {
                 tracing::debug!(%error, "refreshing presence in Redis failed");
-                shared.hub.clear_remote();
+                shared.unreachable();
                 continue;
             }
             mine.into_iter().map(|(room, _)| room).collect()
         } else {
             changed
         };
-        let now = now_ms();
         for room in rooms {
             match presence::others(&mut conn, &shared.node, &room, now).await {
                 Ok(users) => shared.hub.set_remote(&room, users),
-                Err(error) => {
-                    tracing::debug!(%error, "reading presence from Redis failed");
-                    shared.hub.clear_remote();
-                    break;
-                }
+                // One room unread keeps its last view until the next pass.
+                Err(error) => tracing::debug!(%error, room, "reading presence from Redis failed"),
             }
         }
     }
@@ -392,7 +472,7 @@ async fn keep_presence(shared: Arc<Shared>) {
 async fn check_positions(shared: Arc<Shared>) {
     loop {
         let every = if shared.up.load(Ordering::Relaxed) {
-            CHECK_EVERY
+            shared.check_every
         } else {
             CHECK_EVERY_DOWN
         };

@@ -6,13 +6,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// The pub/sub channel every node publishes to and subscribes to.
-pub const CHANNEL: &str = "banter:notices";
+/// The pub/sub channel of the cluster called `namespace`: every node of it publishes
+/// and subscribes there.
+pub fn channel(namespace: &str) -> String {
+    format!("{namespace}:notices")
+}
 
-/// One stored event as a notice carries it: the room, the seq and the frame members
-/// receive, verbatim.
+/// One stored event as a notice carries it: the room (its id, checked against the
+/// receiver's, and its name), the seq and the frame members receive, verbatim.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Stored {
+    pub room_id: i64,
     pub room: String,
     pub seq: i64,
     pub frame: Box<RawValue>,
@@ -56,8 +60,9 @@ impl Notice {
 
 impl Stored {
     /// `frame` is an encoded server frame, so valid JSON.
-    pub fn new(room: &str, seq: i64, frame: &str) -> Stored {
+    pub fn new(room_id: i64, room: &str, seq: i64, frame: &str) -> Stored {
         Stored {
+            room_id,
             room: room.to_string(),
             seq,
             frame: RawValue::from_string(frame.to_string()).expect("frames are JSON"),
@@ -74,14 +79,14 @@ mod tests {
         let frame = r#"{"type":"message","room":"general","seq":3,"body":"hé 🦀"}"#;
         let notice = Notice::Events {
             node: "n1#ab".into(),
-            events: vec![Stored::new("general", 3, frame)],
+            events: vec![Stored::new(1, "general", 3, frame)],
         };
         let wire = notice.encode();
         let Notice::Events { node, events } = Notice::decode(wire.as_bytes()).unwrap() else {
             panic!("{wire}");
         };
         assert_eq!(node, "n1#ab");
-        assert_eq!(events[0].room, "general");
+        assert_eq!((events[0].room_id, events[0].room.as_str()), (1, "general"));
         assert_eq!(events[0].seq, 3);
         assert_eq!(events[0].frame.get(), frame);
     }

@@ -1,18 +1,21 @@
 //! Presence across nodes, kept in Redis: one sorted set per room whose members are
-//! `user \n node` and whose scores are expiry times (ms since the epoch). Each node
-//! adds and removes its own entries as connections come and go and pushes their expiry
-//! forward on a timer; a node that dies stops doing so and its entries expire by
-//! themselves. A node is named `name#incarnation`, the incarnation new at every start,
-//! so a restarted node never keeps its predecessor's users alive.
+//! `user \n node` and whose scores are expiry times, in ms of Redis's own clock (so
+//! the nodes' clocks never matter). Each node adds and removes its own entries as
+//! connections come and go and pushes their expiry forward on a timer; a node that dies
+//! stops doing so and its entries expire by themselves. A node is named
+//! `name#incarnation`, the incarnation new at every start, so a restarted node never
+//! keeps its predecessor's users alive.
 
 use std::collections::HashSet;
 
 use redis::{aio::ConnectionManager, AsyncCommands, RedisResult};
 
-const KEY_PREFIX: &str = "banter:presence:";
+fn key_prefix(node: &Node) -> String {
+    format!("{}:presence:", node.namespace)
+}
 
-fn key(room: &str) -> String {
-    format!("{KEY_PREFIX}{room}")
+fn key(node: &Node, room: &str) -> String {
+    format!("{}{room}", key_prefix(node))
 }
 
 fn entry(user: &str, node: &str) -> String {
@@ -26,9 +29,11 @@ fn parse(entry: &str) -> Option<(&str, &str, &str)> {
     Some((user, name, incarnation))
 }
 
-/// This node as presence entries name it.
+/// This node as presence entries name it, and the cluster it belongs to.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// Prefixes every key and channel, so that clusters can share a Redis.
+    pub namespace: String,
     pub name: String,
     pub incarnation: String,
 }
@@ -39,6 +44,12 @@ impl Node {
     }
 }
 
+/// Now, in ms, by Redis's clock: the one clock all nodes' entries are scored by.
+pub async fn now(conn: &mut ConnectionManager) -> RedisResult<i64> {
+    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+    Ok(seconds * 1000 + micros / 1000)
+}
+
 /// Records that `user` is in `room` through this node, until `expires` (ms).
 pub async fn add(
     conn: &mut ConnectionManager,
@@ -47,7 +58,8 @@ pub async fn add(
     user: &str,
     expires: i64,
 ) -> RedisResult<()> {
-    conn.zadd(key(room), entry(user, &node.id()), expires).await
+    conn.zadd(key(node, room), entry(user, &node.id()), expires)
+        .await
 }
 
 /// Records that `user` has no connection to `room` through this node any more.
@@ -57,15 +69,19 @@ pub async fn remove(
     room: &str,
     user: &str,
 ) -> RedisResult<()> {
-    conn.zrem(key(room), entry(user, &node.id())).await
+    conn.zrem(key(node, room), entry(user, &node.id())).await
 }
 
-/// Pushes the expiry of all this node's entries to `expires`, in one round trip.
+/// Pushes the expiry of this node's `entries` to `expires`, in one round trip. Only
+/// entries still in Redis are touched, unless `re_add`: a refresh must not bring back
+/// an entry removed since its list was taken (a user who just left); after Redis lost
+/// everything (it restarted), `re_add` puts them all back.
 pub async fn refresh(
     conn: &mut ConnectionManager,
     node: &Node,
     entries: &[(String, String)],
     expires: i64,
+    re_add: bool,
 ) -> RedisResult<()> {
     if entries.is_empty() {
         return Ok(());
@@ -73,7 +89,11 @@ pub async fn refresh(
     let id = node.id();
     let mut pipe = redis::pipe();
     for (room, user) in entries {
-        pipe.zadd(key(room), entry(user, &id), expires).ignore();
+        let command = pipe.cmd("ZADD").arg(key(node, room));
+        if !re_add {
+            command.arg("XX");
+        }
+        command.arg(expires).arg(entry(user, &id)).ignore();
     }
     pipe.query_async(conn).await
 }
@@ -87,7 +107,7 @@ pub async fn others(
     room: &str,
     now: i64,
 ) -> RedisResult<HashSet<String>> {
-    let key = key(room);
+    let key = key(node, room);
     let (live,): (Vec<String>,) = redis::pipe()
         .zrembyscore(&key, "-inf", now)
         .ignore()
@@ -102,14 +122,25 @@ pub async fn others(
         .collect())
 }
 
-/// Removes the entries a previous incarnation of this node left behind (it was killed,
-/// so it could not), and returns the rooms they were in.
-pub async fn bury_ghosts(conn: &mut ConnectionManager, node: &Node) -> RedisResult<Vec<String>> {
+/// Whose entries [`remove`](remove_all) takes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whose {
+    /// Those a previous run of this node left behind (it was killed, so it could not).
+    Predecessors,
+    /// This run's own (it is stopping).
+    Mine,
+}
+
+/// Removes every entry of `whose` in every room, and returns the rooms they were in.
+pub async fn remove_all(
+    conn: &mut ConnectionManager,
+    node: &Node,
+    whose: Whose,
+) -> RedisResult<Vec<String>> {
+    let prefix = key_prefix(node);
     let mut keys: Vec<String> = Vec::new();
     {
-        let mut scan = conn
-            .scan_match::<_, String>(format!("{KEY_PREFIX}*"))
-            .await?;
+        let mut scan = conn.scan_match::<_, String>(format!("{prefix}*")).await?;
         while let Some(key) = futures_util::StreamExt::next(&mut scan).await {
             keys.push(key?);
         }
@@ -117,17 +148,21 @@ pub async fn bury_ghosts(conn: &mut ConnectionManager, node: &Node) -> RedisResu
     let mut rooms = Vec::new();
     for key in keys {
         let entries: Vec<String> = conn.zrange(&key, 0, -1).await?;
-        let ghosts: Vec<&String> = entries
+        let chosen: Vec<&String> = entries
             .iter()
             .filter(|entry| {
                 parse(entry).is_some_and(|(_, name, incarnation)| {
-                    name == node.name && incarnation != node.incarnation
+                    name == node.name
+                        && match whose {
+                            Whose::Predecessors => incarnation != node.incarnation,
+                            Whose::Mine => incarnation == node.incarnation,
+                        }
                 })
             })
             .collect();
-        if !ghosts.is_empty() {
-            let () = conn.zrem(&key, ghosts).await?;
-            rooms.push(key[KEY_PREFIX.len()..].to_string());
+        if !chosen.is_empty() {
+            let () = conn.zrem(&key, chosen).await?;
+            rooms.push(key[prefix.len()..].to_string());
         }
     }
     Ok(rooms)
@@ -140,6 +175,7 @@ mod tests {
     #[test]
     fn entries_name_user_node_and_incarnation() {
         let node = Node {
+            namespace: "banter".into(),
             name: "box:3000".into(),
             incarnation: "1f".into(),
         };
