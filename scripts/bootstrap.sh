@@ -112,7 +112,7 @@ if ! command -v chromium >/dev/null; then
   timed "installing Debian's chromium (~30 s)" apt_install chromium
 fi
 
-# --- redis-server and the MariaDB client for the cluster tests ---------------------
+# --- redis-server, the MariaDB client and nginx for the cluster tests ---------------
 # The tests start private redis-server instances (the machine's own Redis on 6379 is
 # left alone) and make their MariaDB databases with the `mariadb` client.
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -120,4 +120,8 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 fi
 if ! command -v mariadb >/dev/null; then
   timed "installing Debian's MariaDB client" apt_install mariadb-client
+fi
+# nginx in front of a cluster, as docs/deploy.md configures it (the test runs its own).
+if ! command -v nginx >/dev/null; then
+  timed "installing Debian's nginx" apt_install nginx
 fi

@@ -8,6 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{
+    nginx::Nginx,
     redis::RedisServer,
     with_test_db,
     ws::{api, history_page, second_token_for, token_for, whole_history, Client},
@@ -426,6 +427,86 @@ async fn overlapping_batches_from_every_node(db: String) {
     assert_eq!(total, 6 * 40);
 }
 
+/// Whether `client`'s connection still works: a ping answered, or the connection gone.
+async fn answers_ping(client: &mut Client) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ping = json!({"type": "ping"}).to_string();
+    if client.socket.send(Message::text(ping)).await.is_err() {
+        return false;
+    }
+    loop {
+        match tokio::time::timeout(common::ws::PATIENCE, client.socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.contains(r#""type":"pong""#) => return true,
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return false,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!("{}: neither a pong nor a close", client.username),
+        }
+    }
+}
+
+/// Two nodes behind nginx configured as docs/deploy.md says (without TLS): connections
+/// spread over both, a message reaches everyone whichever node they landed on, and when
+/// one node stops, its clients reconnect through nginx to the other and catch up with
+/// `since`: no sticky sessions needed.
+async fn two_nodes_behind_nginx(db: String) {
+    let redis = RedisServer::start();
+    let mut nodes = nodes(&db, &redis, 2, &[]);
+    let upstreams: Vec<String> = nodes
+        .iter()
+        .map(|node| node.base_url.trim_start_matches("http://").to_string())
+        .collect();
+    let nginx = Nginx::start(&upstreams);
+    let mut people = Vec::new();
+    for i in 0..4 {
+        let token = token_for(&nodes[i % 2], &format!("person{i}")).await;
+        let mut client = Client::connect_to(&nginx.url(), &token).await;
+        client.join(ROOM, Some(0)).await;
+        people.push((token, client));
+    }
+    let ack = people[0]
+        .1
+        .post(ROOM, "hello-all", "hello through nginx")
+        .await;
+    assert_eq!(ack["seq"], 1, "{ack}");
+    for (_, client) in people.iter_mut() {
+        let got = client.until(|f| f["type"] == "message").await;
+        assert_eq!(got["client_id"], "hello-all");
+    }
+
+    // One node stops: whoever nginx had sent there is disconnected, the rest are not.
+    assert!(nodes.remove(1).stop().success());
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for (token, mut client) in people {
+        if answers_ping(&mut client).await {
+            kept.push(client);
+        } else {
+            dropped.push(token);
+        }
+    }
+    assert!(
+        !kept.is_empty() && !dropped.is_empty(),
+        "least_conn spreads connections: {} kept, {} dropped",
+        kept.len(),
+        dropped.len()
+    );
+    let ack = kept[0]
+        .post(ROOM, "meanwhile", "sent while you were away")
+        .await;
+    assert_eq!(ack["seq"], 2, "{ack}");
+    // The dropped reconnect through the same address and catch up from where they were.
+    for token in dropped {
+        let mut client = Client::connect_to(&nginx.url(), &token).await;
+        client.join(ROOM, Some(1)).await;
+        let got = client.until(|f| f["type"] == "message").await;
+        assert_eq!(
+            (got["seq"].as_i64(), got["client_id"].as_str()),
+            (Some(2), Some("meanwhile"))
+        );
+    }
+}
+
 /// The errors that another node's writer can cause a batch (a deadlock, a lock-wait
 /// timeout, a unique key taken first) are recognised as worth a retry; others are not.
 async fn lock_conflicts_are_recognised(db: String) {
@@ -525,4 +606,5 @@ on_mariadb!(
     one_client_id_through_two_nodes_is_one_message,
     overlapping_batches_from_every_node,
     lock_conflicts_are_recognised,
+    two_nodes_behind_nginx,
 );

@@ -259,5 +259,6 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+pub mod nginx;
 pub mod redis;
 pub mod ws;

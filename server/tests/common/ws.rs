@@ -63,7 +63,12 @@ pub struct Client {
 impl Client {
     /// Connects with a bearer token and reads the `hello`.
     pub async fn connect(server: &TestServer, token: &str) -> Client {
-        let url = server.url("/ws").replacen("http://", "ws://", 1);
+        Client::connect_to(&server.base_url, token).await
+    }
+
+    /// [`Client::connect`] to the server (or proxy) at `base_url`.
+    pub async fn connect_to(base_url: &str, token: &str) -> Client {
+        let url = format!("{base_url}/ws").replacen("http://", "ws://", 1);
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "authorization",
