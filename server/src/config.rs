@@ -52,6 +52,12 @@ pub struct Config {
     #[arg(long, env = "BANTER_SEND_BURST", default_value_t = 20.0)]
     pub send_burst: f64,
 
+    /// Seconds a WebSocket may go without taking any of what the server writes to it;
+    /// then it is closed and its user leaves presence (a client that stopped reading
+    /// must not hold its task and buffers forever).
+    #[arg(long, env = "BANTER_WRITE_DEADLINE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub write_deadline: u64,
+
     /// Frames each room buffers for its slowest connection; one further behind catches
     /// up from the database.
     #[arg(long, env = "BANTER_ROOM_BUFFER", default_value_t = 1024)]

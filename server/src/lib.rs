@@ -127,6 +127,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         accounts: Arc::new(accounts::Accounts::new(db.clone(), session_lifetime)),
         chat,
         secure_cookies: config.secure_cookies,
+        write_deadline: Duration::from_secs(config.write_deadline),
     };
     let sweeper = tokio::spawn(sweep_expired_sessions(db.clone()));
 

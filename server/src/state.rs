@@ -15,6 +15,8 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub secure_cookies: bool,
+    /// How long a WebSocket may take none of what is written to it before it is closed.
+    pub write_deadline: std::time::Duration,
 }
 
 impl AppState {

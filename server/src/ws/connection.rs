@@ -62,9 +62,11 @@ struct Connection {
     chat: Arc<Chat>,
     out: Outbox,
     joined: HashMap<String, Joined>,
+    /// How long the socket may take nothing of what is queued for it.
+    write_deadline: Duration,
 }
 
-pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>) {
+pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>, write_deadline: Duration) {
     let (sink, stream) = socket.split();
     tracing::debug!(user = %user.username, "connected");
     let mut connection = Connection {
@@ -72,6 +74,7 @@ pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>) {
         chat,
         out: Outbox::new(sink),
         joined: HashMap::new(),
+        write_deadline,
     };
     let end = connection.read_loop(stream).await;
     // Leave every room now, not after the goodbye has been written.
@@ -108,6 +111,10 @@ impl Connection {
         let mut stopping = self.chat.stopping();
         let silence = tokio::time::sleep(SILENCE_LIMIT);
         tokio::pin!(silence);
+        // Fires at most once per deadline while there is something to write; the
+        // outbox says whether the socket took anything meanwhile.
+        let stall = tokio::time::sleep(self.write_deadline);
+        tokio::pin!(stall);
 
         let hello = ServerFrame::Hello {
             user: HelloUser {
@@ -151,6 +158,15 @@ impl Connection {
                 }
                 _ = ping.tick() => self.queue(Message::Ping(Default::default())).await,
                 () = &mut silence => Err(End::Close(CLOSE_GOING_AWAY, "no traffic for 60 s")),
+                () = &mut stall, if self.out.is_busy() => {
+                    if self.out.stalled_for() >= self.write_deadline {
+                        tracing::debug!(user = %self.user.username, "not reading; closing");
+                        Err(End::Gone)
+                    } else {
+                        stall.as_mut().reset(self.out.stalled_since() + self.write_deadline);
+                        Ok(())
+                    }
+                }
                 _ = stopping.changed() => Err(End::Close(CLOSE_GOING_AWAY, "server restarting")),
             };
             if let Err(end) = step {
@@ -161,7 +177,12 @@ impl Connection {
 
     async fn queue(&mut self, message: Message) -> Result<(), End> {
         if self.out.is_full() {
-            self.out.write_all().await.map_err(|_| End::Gone)?;
+            // Room is made by writing, but never waiting past the write deadline.
+            let left = self.write_deadline.saturating_sub(self.out.stalled_for());
+            match tokio::time::timeout(left, self.out.write_all()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(End::Gone),
+            }
         }
         self.out.push(message);
         Ok(())

@@ -48,13 +48,14 @@ pub async fn upgrade(
         .map_err(|_| AppError::Internal)?
         .ok_or(AppError::Unauthorized)?;
     let chat = state.chat.clone();
+    let write_deadline = state.write_deadline;
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection::run(socket, user, chat)))
+        .on_upgrade(move |socket| connection::run(socket, user, chat, write_deadline)))
 }
 
 /// An `Origin` header, when present, must name the host the request was sent to.

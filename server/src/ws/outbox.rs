@@ -6,7 +6,10 @@ use std::{
     collections::VecDeque,
     future::poll_fn,
     task::{Context, Poll},
+    time::Duration,
 };
+
+use tokio::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{stream::SplitSink, SinkExt};
@@ -20,6 +23,8 @@ pub struct Outbox {
     queue: VecDeque<Message>,
     /// Frames handed to the socket but not yet flushed.
     unflushed: bool,
+    /// When the socket last took something, or the outbox last started from empty.
+    progress: Instant,
 }
 
 impl Outbox {
@@ -28,7 +33,22 @@ impl Outbox {
             sink,
             queue: VecDeque::new(),
             unflushed: false,
+            progress: Instant::now(),
         }
+    }
+
+    /// How long the socket has taken nothing while there was something to write.
+    pub fn stalled_for(&self) -> Duration {
+        if self.is_busy() {
+            self.progress.elapsed()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// When the current stall (if the outbox is busy) began.
+    pub fn stalled_since(&self) -> Instant {
+        self.progress
     }
 
     pub fn is_full(&self) -> bool {
@@ -42,6 +62,9 @@ impl Outbox {
     /// Queues a frame. Callers make room first when [`Outbox::is_full`] (by
     /// [`Outbox::write_all`]), so long replays and catch-ups go out page by page.
     pub fn push(&mut self, message: Message) {
+        if !self.is_busy() {
+            self.progress = Instant::now();
+        }
         self.queue.push_back(message);
     }
 
@@ -53,10 +76,12 @@ impl Outbox {
             let message = self.queue.pop_front().expect("not empty");
             self.sink.start_send_unpin(message)?;
             self.unflushed = true;
+            self.progress = Instant::now();
         }
         if self.unflushed {
             std::task::ready!(self.sink.poll_flush_unpin(cx))?;
             self.unflushed = false;
+            self.progress = Instant::now();
             // A burst may have grown the queue; an idle connection should not keep that.
             if self.queue.capacity() > 64 {
                 self.queue.shrink_to(8);
@@ -69,12 +94,16 @@ impl Outbox {
         poll_fn(|cx| self.poll_write(cx)).await
     }
 
-    /// Sends a last frame (a close) after what is queued, and closes the socket.
-    pub async fn finish(mut self, last: Option<Message>, within: std::time::Duration) {
-        if let Some(last) = last {
-            self.queue.push_back(last);
-            let _ = tokio::time::timeout(within, self.write_all()).await;
-        }
-        let _ = self.sink.close().await;
+    /// Sends a last frame (a close) after what is queued, and closes the socket, all
+    /// within `within`: a peer that reads nothing cannot hold the task.
+    pub async fn finish(mut self, last: Option<Message>, within: Duration) {
+        let _ = tokio::time::timeout(within, async {
+            if let Some(last) = last {
+                self.queue.push_back(last);
+                let _ = self.write_all().await;
+            }
+            let _ = self.sink.close().await;
+        })
+        .await;
     }
 }
