@@ -24,6 +24,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// The server is at capacity for this kind of work right now; retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// Something failed on the server; the detail is in the server's log, not here.
     #[error("Something went wrong on the server. Please try again.")]
     Internal,
@@ -42,6 +45,7 @@ impl ApiError {
             ApiError::Conflict(_) => 409,
             ApiError::RateLimited(_) => 429,
             ApiError::Internal => 500,
+            ApiError::Busy(_) => 503,
         }
     }
 
@@ -95,6 +99,7 @@ mod tests {
             ApiError::NotFound(String::new()),
             ApiError::Conflict(String::new()),
             ApiError::RateLimited(String::new()),
+            ApiError::Busy(String::new()),
             ApiError::Internal,
             ApiError::Request(String::new()),
         ] {

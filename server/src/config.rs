@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "BANTER_SEND_BURST", default_value_t = 20.0)]
     pub send_burst: f64,
 
+    /// Password hashes (sign-ups, log-ins) run at once; more are refused with 503 and
+    /// `Retry-After` rather than queued. Default: the number of CPU cores.
+    #[arg(long, env = "BANTER_HASHING_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub hashing_concurrency: Option<u64>,
+
     /// Seconds a WebSocket may go without taking any of what the server writes to it;
     /// then it is closed and its user leaves presence (a client that stopped reading
     /// must not hold its task and buffers forever).

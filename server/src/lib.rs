@@ -47,6 +47,14 @@ pub enum StartupError {
     ClusterOnSqlite,
 }
 
+/// Password hashes run at once: as configured, else one per core.
+fn hashing_concurrency(config: &Config) -> usize {
+    config.hashing_concurrency.map_or_else(
+        || std::thread::available_parallelism().map_or(2, usize::from),
+        |n| n as usize,
+    )
+}
+
 /// The cluster settings, if `REDIS_URL` asks for cluster mode; the default node name is
 /// the host's name and the port served.
 fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::Settings> {
@@ -124,7 +132,11 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         db: db.clone(),
-        accounts: Arc::new(accounts::Accounts::new(db.clone(), session_lifetime)),
+        accounts: Arc::new(accounts::Accounts::new(
+            db.clone(),
+            session_lifetime,
+            hashing_concurrency(&config),
+        )),
         chat,
         secure_cookies: config.secure_cookies,
         write_deadline: Duration::from_secs(config.write_deadline),

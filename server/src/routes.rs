@@ -76,6 +76,12 @@ async fn api_error_status(request: Request, next: Next) -> Response {
     if let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) {
         parts.status =
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if parts.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, not broken: the same request a second later should succeed.
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }

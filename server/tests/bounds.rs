@@ -84,3 +84,61 @@ async fn a_connection_that_stops_reading_is_closed(url: String) {
 async fn a_connection_that_stops_reading_is_closed_sqlite() {
     with_test_db(Backend::Sqlite, a_connection_that_stops_reading_is_closed).await;
 }
+
+/// Password hashing is bounded: with one slot, sign-ups that arrive together are not
+/// queued; those beyond the slot are refused at once with 503 and `Retry-After`, and
+/// nothing is created for them (the same name can register afterwards).
+async fn password_hashing_beyond_the_pool_is_refused_at_once(url: String) {
+    let server = TestServer::start_with(&url, &["--hashing-concurrency", "1"]);
+    let http = reqwest::Client::new();
+    let attempts = (0..12).map(|i| {
+        let http = http.clone();
+        let endpoint = server.url("/api/register");
+        async move {
+            let name = format!("crowd{i}");
+            let response = http
+                .post(endpoint)
+                .form(&[
+                    ("username", name.as_str()),
+                    ("password", "correct horse battery"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry = response.headers().get("retry-after").cloned();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (name, status, retry, body)
+        }
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let created = outcomes
+        .iter()
+        .filter(|(_, status, ..)| *status == 200)
+        .count();
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, status, ..)| *status == 503)
+        .collect();
+    assert!(created >= 1, "{outcomes:?}");
+    assert!(
+        !refused.is_empty(),
+        "twelve at once with one slot: {outcomes:?}"
+    );
+    assert_eq!(created + refused.len(), outcomes.len(), "{outcomes:?}");
+    for (name, _, retry, body) in &refused {
+        assert_eq!(retry.as_ref().map(|v| v.to_str().unwrap()), Some("1"));
+        assert_eq!(body["error"], "busy", "{body}");
+        // Nothing was kept of the refused attempt.
+        token_for(&server, name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_beyond_the_pool_is_refused_at_once_sqlite() {
+    with_test_db(
+        Backend::Sqlite,
+        password_hashing_beyond_the_pool_is_refused_at_once,
+    )
+    .await;
+}

@@ -41,6 +41,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// A hashing failure as the caller sees it: busy (503, try again) or a fault.
+fn hashing_failed(context: &str, error: password::PasswordError) -> ApiError {
+    match error {
+        password::PasswordError::Busy => {
+            ApiError::Busy("The server is busy. Please try again in a moment.".into())
+        }
+        error => internal(context, error),
+    }
+}
+
 fn wrong_credentials() -> ApiError {
     ApiError::Unauthorized("Wrong username or password.".into())
 }
@@ -50,13 +60,16 @@ pub struct Accounts {
     session_lifetime: Duration,
     by_username: Throttle,
     by_address: Throttle,
+    hashing: password::HashPool,
 }
 
 impl Accounts {
-    pub fn new(db: Db, session_lifetime: Duration) -> Self {
+    /// `hashing` bounds the password hashes run at once (see [`password::HashPool`]).
+    pub fn new(db: Db, session_lifetime: Duration, hashing: usize) -> Self {
         Accounts {
             db,
             session_lifetime,
+            hashing: password::HashPool::new(hashing),
             by_username: Throttle::new(FAILURES_PER_USERNAME, FAILURE_WINDOW),
             by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
         }
@@ -97,9 +110,11 @@ impl Accounts {
 #[async_trait]
 impl AccountService for Accounts {
     async fn register(&self, username: &str, password: &str) -> Result<NewSession, ApiError> {
-        let hash = password::hash(password.to_string())
+        let hash = self
+            .hashing
+            .hash(password.to_string())
             .await
-            .map_err(|e| internal("hashing a password failed", e))?;
+            .map_err(|e| hashing_failed("hashing a password failed", e))?;
         let id = match store::insert_user(&self.db, username, &hash, now_ms()).await {
             Ok(id) => id,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -131,9 +146,11 @@ impl AccountService for Accounts {
             .await
             .map_err(|e| internal("looking up a user failed", e))?;
         let stored_hash = found.as_ref().map(|c| c.password_hash.clone());
-        let matches = password::verify(password.to_string(), stored_hash)
+        let matches = self
+            .hashing
+            .verify(password.to_string(), stored_hash)
             .await
-            .map_err(|e| internal("verifying a password failed", e))?;
+            .map_err(|e| hashing_failed("verifying a password failed", e))?;
 
         match found {
             Some(credentials) if matches => {

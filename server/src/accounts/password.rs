@@ -1,7 +1,11 @@
 //! Argon2id password hashing, always on the blocking pool: one hash costs tens of
 //! milliseconds of CPU, which would stall every connection sharing an async worker.
+//! A [`HashPool`] bounds how many run at once: each takes a core and 19 MiB, so a
+//! hundred simultaneous sign-ups would otherwise take every core and gigabytes.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use tokio::sync::Semaphore;
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -16,6 +20,50 @@ pub enum PasswordError {
     Random(getrandom::Error),
     #[error("the hashing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// Every hashing slot is taken: refused at once rather than queued.
+    #[error("every password hashing slot is busy")]
+    Busy,
+}
+
+/// At most `size` hashes or verifications at once; one more is refused at once with
+/// [`PasswordError::Busy`] (which callers answer with 503 and `Retry-After`), so a
+/// flood of sign-ups or log-ins costs a bounded amount of CPU and memory and queues
+/// nothing.
+#[derive(Clone)]
+pub struct HashPool {
+    slots: Arc<Semaphore>,
+}
+
+impl HashPool {
+    pub fn new(size: usize) -> Self {
+        HashPool {
+            slots: Arc::new(Semaphore::new(size.max(1))),
+        }
+    }
+
+    /// A PHC string (`$argon2id$v=19$…`) for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        let slot = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            hash_now(&password)
+        })
+        .await?
+    }
+
+    /// Whether `password` matches `stored` (see [`verify`]).
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        let _slot = self.slots.try_acquire().map_err(|_| PasswordError::Busy)?;
+        verify(password, stored).await
+    }
 }
 
 /// Argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's baseline).
@@ -43,15 +91,10 @@ fn verify_now(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A PHC string (`$argon2id$v=19$…`) for `password`.
-pub async fn hash(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_now(&password)).await?
-}
-
 /// Whether `password` matches `stored`. With `stored = None` (no such user) it checks
 /// against a fixed hash anyway, so both failures take the same time and a stopwatch
 /// cannot tell which usernames exist.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
+async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
     static DECOY: LazyLock<String> =
         LazyLock::new(|| hash_now("decoy password for unknown users").unwrap_or_default());
     Ok(tokio::task::spawn_blocking(move || match stored {
@@ -70,14 +113,36 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_salted_and_verify() {
-        let first = hash("correct horse".into()).await.unwrap();
-        let second = hash("correct horse".into()).await.unwrap();
+        let pool = HashPool::new(2);
+        let first = pool.hash("correct horse".into()).await.unwrap();
+        let second = pool.hash("correct horse".into()).await.unwrap();
         assert!(first.starts_with("$argon2id$"), "{first}");
         assert_ne!(first, second, "each hash has its own salt");
-        assert!(verify("correct horse".into(), Some(first.clone()))
+        assert!(pool
+            .verify("correct horse".into(), Some(first.clone()))
             .await
             .unwrap());
-        assert!(!verify("wrong horse".into(), Some(first)).await.unwrap());
+        assert!(!pool
+            .verify("wrong horse".into(), Some(first))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_refuses_at_once_and_frees_its_slot() {
+        let pool = HashPool::new(1);
+        let held = pool.slots.clone().try_acquire_owned().unwrap();
+        assert!(matches!(
+            pool.hash("x".repeat(8)).await,
+            Err(PasswordError::Busy)
+        ));
+        assert!(matches!(
+            pool.verify("x".repeat(8), None).await,
+            Err(PasswordError::Busy)
+        ));
+        drop(held);
+        assert!(pool.hash("x".repeat(8)).await.is_ok(), "the slot came back");
+        assert_eq!(pool.slots.available_permits(), 1);
     }
 
     #[tokio::test]
