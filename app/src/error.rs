@@ -49,6 +49,11 @@ impl ApiError {
         }
     }
 
+    /// The one answer to a failed log-in: it never says which part was wrong.
+    pub fn wrong_credentials() -> Self {
+        ApiError::Unauthorized("Wrong username or password.".into())
+    }
+
     pub fn login_required() -> Self {
         ApiError::Unauthorized("Please log in first.".into())
     }

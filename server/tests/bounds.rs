@@ -1,5 +1,5 @@
-//! What a stranger can make the server spend is bounded: here, a connection whose
-//! client stops reading. (Each further bound gets its test here.)
+//! What a stranger can make the server spend is bounded, each bound with its test: a
+//! connection whose client stops reading, password hashing, log-in guessing.
 
 mod common;
 
@@ -142,3 +142,38 @@ async fn password_hashing_beyond_the_pool_is_refused_at_once_sqlite() {
     )
     .await;
 }
+
+/// Guesses sent in parallel are counted before the slow password check, so no more
+/// than the limit (5 per username) get a verdict; and a name that breaks the username
+/// rules (an accent, which MySQL's collation would match to `alice`, or too long) is
+/// refused before it reaches the database or the throttle's keys.
+async fn parallel_guesses_are_counted_before_the_password_check(url: String) {
+    let server = TestServer::start_with(&url, &["--hashing-concurrency", "64"]);
+    token_for(&server, "alice").await;
+    let http = reqwest::Client::new();
+    let login = |username: &'static str, password: &'static str| {
+        let http = http.clone();
+        let endpoint = server.url("/api/login");
+        async move {
+            http.post(endpoint)
+                .form(&[("username", username), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let statuses =
+        futures_util::future::join_all((0..20).map(|_| login("alice", "wrong guess 1234"))).await;
+    let judged = statuses.iter().filter(|&&s| s == 401).count();
+    let throttled = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((judged, throttled), (5, 15), "{statuses:?}");
+    // The right password under an accented or capitalised spelling changes nothing.
+    assert_eq!(login("alicé", "correct horse battery").await, 401);
+    assert_eq!(login("ALICE", "correct horse battery").await, 429);
+    let long: &'static str = "a".repeat(200).leak();
+    assert_eq!(login(long, "correct horse battery").await, 401);
+}
+
+on_both_backends!(parallel_guesses_are_counted_before_the_password_check);

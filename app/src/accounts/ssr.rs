@@ -66,12 +66,20 @@ pub async fn register(username: String, password: String) -> Result<Authenticate
 }
 
 pub async fn login(username: String, password: String) -> Result<Authenticated, ApiError> {
-    let username = username.trim().to_lowercase();
-    if username.is_empty() || password.is_empty() {
+    if username.trim().is_empty() || password.is_empty() {
         return Err(ApiError::Invalid(
             "Enter your username and password.".into(),
         ));
     }
+    // The rules registration applies: a name they refuse cannot be an account (and
+    // never reaches a database whose collation might match it to one, as MySQL's
+    // matches `alicé` to `alice`), and an over-long password is never hashed.
+    let (Ok(username), true) = (
+        rules::normalize_username(&username),
+        password.chars().count() <= rules::PASSWORD_MAX,
+    ) else {
+        return Err(ApiError::wrong_credentials());
+    };
     let services = services()?;
     let session = services
         .accounts

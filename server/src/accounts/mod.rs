@@ -51,10 +51,6 @@ fn hashing_failed(context: &str, error: password::PasswordError) -> ApiError {
     }
 }
 
-fn wrong_credentials() -> ApiError {
-    ApiError::Unauthorized("Wrong username or password.".into())
-}
-
 pub struct Accounts {
     db: Db,
     session_lifetime: Duration,
@@ -90,20 +86,21 @@ impl Accounts {
         })
     }
 
-    fn check_throttles(&self, keys: &[String], now: Instant) -> Result<(), ApiError> {
-        let (by_username, by_address) = (&self.by_username, &self.by_address);
-        let wait = keys
-            .iter()
-            .zip([by_username, by_address])
-            .filter_map(|(key, throttle)| throttle.check(key, now).err())
-            .max();
-        match wait {
-            Some(wait) => Err(ApiError::RateLimited(format!(
-                "Too many failed log-in attempts. Try again in {} s.",
-                wait.as_secs().max(1)
-            ))),
-            None => Ok(()),
+    /// Counts a log-in attempt against every key before the password is checked (see
+    /// [`Throttle::try_count`]); refused when any key has used up its attempts.
+    fn count_attempt(&self, keys: &[(&Throttle, String)], now: Instant) -> Result<(), ApiError> {
+        for (i, (throttle, key)) in keys.iter().enumerate() {
+            if let Err(wait) = throttle.try_count(key, now) {
+                for (counted, key) in &keys[..i] {
+                    counted.undo(key, now);
+                }
+                return Err(ApiError::RateLimited(format!(
+                    "Too many failed log-in attempts. Try again in {} s.",
+                    wait.as_secs().max(1)
+                )));
+            }
         }
+        Ok(())
     }
 }
 
@@ -138,9 +135,10 @@ impl AccountService for Accounts {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<NewSession, ApiError> {
-        let mut keys = vec![username.to_string()];
-        keys.extend(client.map(|ip| ip.to_string()));
-        self.check_throttles(&keys, Instant::now())?;
+        let mut keys = vec![(&self.by_username, username.to_string())];
+        keys.extend(client.map(|ip| (&self.by_address, ip.to_string())));
+        let now = Instant::now();
+        self.count_attempt(&keys, now)?;
 
         let found = store::credentials(&self.db, username)
             .await
@@ -150,25 +148,31 @@ impl AccountService for Accounts {
             .hashing
             .verify(password.to_string(), stored_hash)
             .await
-            .map_err(|e| hashing_failed("verifying a password failed", e))?;
-
+            .map_err(|e| hashing_failed("verifying a password failed", e));
+        let matches = match matches {
+            Ok(matches) => matches,
+            Err(error) => {
+                // Not a guess that failed: the server could not check it.
+                for (throttle, key) in &keys {
+                    throttle.undo(key, now);
+                }
+                return Err(error);
+            }
+        };
         match found {
             Some(credentials) if matches => {
                 self.by_username.clear(username);
+                for (throttle, key) in &keys[1..] {
+                    throttle.undo(key, now);
+                }
                 self.start_session(User {
                     id: credentials.id,
                     username: credentials.username,
                 })
                 .await
             }
-            _ => {
-                let now = Instant::now();
-                self.by_username.record_failure(username, now);
-                if let Some(ip) = client {
-                    self.by_address.record_failure(&ip.to_string(), now);
-                }
-                Err(wrong_credentials())
-            }
+            // The attempt stays counted.
+            _ => Err(ApiError::wrong_credentials()),
         }
     }
 

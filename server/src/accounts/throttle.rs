@@ -53,8 +53,29 @@ impl Throttle {
         Err(self.window.saturating_sub(now.duration_since(oldest)))
     }
 
-    pub fn record_failure(&self, key: &str, now: Instant) {
+    /// Counts an attempt for `key` now, unless `key` has used up its failures
+    /// (`Err(wait)`): checking and counting in one step, before the slow password
+    /// check, so that guesses sent in parallel cannot all pass the check before any of
+    /// them is counted. A successful attempt takes its count back with [`Throttle::undo`].
+    pub fn try_count(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut failures = self.lock();
+        self.sweep_if_large(&mut failures, now);
+        let times = failures.entry(key.to_string()).or_default();
+        while times
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.window)
+        {
+            times.pop_front();
+        }
+        if times.len() >= self.limit {
+            let oldest = *times.front().expect("limit is at least one");
+            return Err(self.window.saturating_sub(now.duration_since(oldest)));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+
+    fn sweep_if_large(&self, failures: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
         if failures.len() > SWEEP_ABOVE {
             let window = self.window;
             failures.retain(|_, times| {
@@ -63,6 +84,24 @@ impl Throttle {
                     .is_some_and(|&t| now.duration_since(t) < window)
             });
         }
+    }
+
+    /// Takes back one attempt counted at `at` (it succeeded).
+    pub fn undo(&self, key: &str, at: Instant) {
+        let mut failures = self.lock();
+        if let Some(times) = failures.get_mut(key) {
+            if let Some(position) = times.iter().rposition(|&t| t == at) {
+                times.remove(position);
+            }
+            if times.is_empty() {
+                failures.remove(key);
+            }
+        }
+    }
+
+    pub fn record_failure(&self, key: &str, now: Instant) {
+        let mut failures = self.lock();
+        self.sweep_if_large(&mut failures, now);
         let times = failures.entry(key.to_string()).or_default();
         times.push_back(now);
         if times.len() > self.limit {
@@ -108,6 +147,20 @@ mod tests {
         assert!(throttle.check("k", now).is_err());
         throttle.clear("k");
         assert!(throttle.check("k", now).is_ok());
+    }
+
+    #[test]
+    fn counting_before_the_check_lets_only_the_limit_through() {
+        let throttle = Throttle::new(3, MINUTE);
+        let now = Instant::now();
+        let passed = (0..10)
+            .filter(|_| throttle.try_count("k", now).is_ok())
+            .count();
+        assert_eq!(passed, 3, "attempts in flight count at once");
+        // A success takes its count back.
+        throttle.undo("k", now);
+        assert!(throttle.try_count("k", now).is_ok());
+        assert!(throttle.try_count("k", now).is_err());
     }
 
     #[test]
