@@ -177,3 +177,35 @@ async fn parallel_guesses_are_counted_before_the_password_check(url: String) {
 }
 
 on_both_backends!(parallel_guesses_are_counted_before_the_password_check);
+
+/// Room creation is rate-limited per user: ten at once, then one a minute; another
+/// user is unaffected, and a refused creation creates nothing.
+async fn room_creation_is_rate_limited_per_user(url: String) {
+    let server = TestServer::start(&url);
+    let alice = token_for(&server, "alice").await;
+    let bob = token_for(&server, "bob").await;
+    let http = reqwest::Client::new();
+    let create = |token: &str, name: String| {
+        let request = http
+            .post(server.url("/api/create_room"))
+            .bearer_auth(token)
+            .form(&[("name", name.as_str()), ("topic", "")]);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for i in 0..10 {
+        assert_eq!(create(&alice, format!("room-{i}")).await, 200, "room {i}");
+    }
+    assert_eq!(create(&alice, "one-too-many".into()).await, 429);
+    assert_eq!(create(&bob, "bobs-room".into()).await, 200);
+    let rooms: serde_json::Value = common::ws::api(&server, &bob, "list_rooms", &[]).await;
+    let names: Vec<&str> = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|room| room["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"one-too-many"), "{names:?}");
+    assert_eq!(names.len(), 12, "general, ten of Alice's, Bob's: {names:?}");
+}
+
+on_both_backends!(room_creation_is_rate_limited_per_user);

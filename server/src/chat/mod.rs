@@ -36,6 +36,8 @@ mod gaps;
 mod hub;
 /// Deciding each change of a batch against what is stored.
 pub mod plan;
+/// Token buckets per user.
+mod rate;
 /// Why the chat refused something.
 pub mod refusal;
 /// Reading a room's log as members receive it.
@@ -68,6 +70,11 @@ pub enum StartError {
     #[error("REDIS_URL cannot be used: {0}")]
     Redis(#[from] redis::RedisError),
 }
+
+/// Rooms one user may create at once, and then one a minute: enough for anyone
+/// setting up a team, not for filling the room list by script.
+const ROOMS_BURST: f64 = 10.0;
+const ROOMS_PER_SECOND: f64 = 1.0 / 60.0;
 
 /// A room as callers hold it once found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +113,8 @@ pub struct Chat {
     room_ids: Mutex<HashMap<String, i64>>,
     /// In cluster mode, this node's place in the cluster.
     membership: Option<cluster::Membership>,
+    /// Room creations per user.
+    creations: Mutex<rate::Buckets>,
 }
 
 impl Chat {
@@ -139,6 +148,7 @@ impl Chat {
             _in_use: in_use,
             room_ids: Mutex::new(HashMap::new()),
             membership,
+            creations: Mutex::new(rate::Buckets::new(ROOMS_PER_SECOND, ROOMS_BURST)),
         }))
     }
 
@@ -327,6 +337,16 @@ impl RoomService for Chat {
     ) -> Result<RoomSummary, ApiError> {
         let name = normalize_room_name(name).map_err(ApiError::Invalid)?;
         let topic = check_topic(topic).map_err(ApiError::Invalid)?;
+        let allowed = self
+            .creations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(user.id, std::time::Instant::now());
+        if !allowed {
+            return Err(ApiError::RateLimited(
+                "You have created many rooms just now; try again in a minute.".into(),
+            ));
+        }
         let now = now_ms();
         let id = match store::create_room(&self.db, &name, &topic, Some(user.id), now).await {
             Ok(id) => id,
