@@ -44,6 +44,19 @@ async fn renders_pages_server_side(url: String) {
 
     let response = reqwest::get(server.url("/")).await.unwrap();
     assert_eq!(response.status(), 200);
+    // Security headers on pages (and on everything else: the layer is router-wide).
+    for (name, value) in [
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+    ] {
+        assert_eq!(
+            response.headers().get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name}"
+        );
+    }
     let html = response.text().await.unwrap();
     assert!(html.contains("<h1>Banter</h1>"), "{html}");
     assert!(
