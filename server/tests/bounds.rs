@@ -209,3 +209,34 @@ async fn room_creation_is_rate_limited_per_user(url: String) {
 }
 
 on_both_backends!(room_creation_is_rate_limited_per_user);
+
+/// Logging out ends the session everywhere at once: its open WebSockets are closed
+/// (1008), while the same user's other sessions keep theirs.
+async fn logging_out_closes_that_sessions_sockets(url: String) {
+    let server = TestServer::start(&url);
+    let first = token_for(&server, "alice").await;
+    let second = common::ws::second_token_for(&server, "alice").await;
+    let mut tab = Client::connect(&server, &first).await;
+    let mut other_tab = Client::connect(&server, &first).await;
+    let mut phone = Client::connect(&server, &second).await;
+    for client in [&mut tab, &mut other_tab, &mut phone] {
+        client.join("general", None).await;
+    }
+    let response = reqwest::Client::new()
+        .post(server.url("/api/logout"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    for client in [&mut tab, &mut other_tab] {
+        assert_eq!(
+            client.close_code().await.map(u16::from),
+            Some(1008),
+            "the logged-out session's sockets close"
+        );
+    }
+    phone.assert_alive().await;
+}
+
+on_both_backends!(logging_out_closes_that_sessions_sockets);

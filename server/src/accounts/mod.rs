@@ -14,6 +14,8 @@ use async_trait::async_trait;
 
 use crate::{db::Db, error::internal};
 
+/// Sessions with sockets open, to close them when the session ends.
+pub mod live;
 /// Argon2id hashing and verification off the async threads.
 pub mod password;
 /// The SQL for users and sessions.
@@ -57,6 +59,7 @@ pub struct Accounts {
     by_username: Throttle,
     by_address: Throttle,
     hashing: password::HashPool,
+    live: live::LiveSessions,
 }
 
 impl Accounts {
@@ -66,6 +69,7 @@ impl Accounts {
             db,
             session_lifetime,
             hashing: password::HashPool::new(hashing),
+            live: live::LiveSessions::default(),
             by_username: Throttle::new(FAILURES_PER_USERNAME, FAILURE_WINDOW),
             by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
         }
@@ -88,6 +92,12 @@ impl Accounts {
 
     /// Counts a log-in attempt against every key before the password is checked (see
     /// [`Throttle::try_count`]); refused when any key has used up its attempts.
+    /// What a WebSocket of the session with `token` holds, to learn that the session
+    /// ended (a log-out here) and close.
+    pub fn session_end(&self, token: &str) -> live::SessionEnd {
+        self.live.watch(token::digest(token))
+    }
+
     fn count_attempt(&self, keys: &[(&Throttle, String)], now: Instant) -> Result<(), ApiError> {
         for (i, (throttle, key)) in keys.iter().enumerate() {
             if let Err(wait) = throttle.try_count(key, now) {
@@ -177,9 +187,12 @@ impl AccountService for Accounts {
     }
 
     async fn revoke(&self, token: &str) -> Result<(), ApiError> {
-        store::delete_session(&self.db, &token::digest(token))
+        let digest = token::digest(token);
+        store::delete_session(&self.db, &digest)
             .await
-            .map_err(|e| internal("revoking a session failed", e))
+            .map_err(|e| internal("revoking a session failed", e))?;
+        self.live.end(&digest);
+        Ok(())
     }
 
     async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {

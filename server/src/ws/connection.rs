@@ -25,7 +25,10 @@ use super::{
     cursor::{Cursor, Place},
     outbox::Outbox,
 };
-use crate::chat::{refusal::Refusal, Chat, Event, Joining, Presence, RoomRef};
+use crate::{
+    accounts::live::SessionEnd,
+    chat::{refusal::Refusal, Chat, Event, Joining, Presence, RoomRef},
+};
 
 /// How long a closing connection may take to write what it still has queued.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -33,6 +36,7 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 
 const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
 
@@ -64,9 +68,17 @@ struct Connection {
     joined: HashMap<String, Joined>,
     /// How long the socket may take nothing of what is queued for it.
     write_deadline: Duration,
+    /// Resolves when the session the socket was opened with ends.
+    session: SessionEnd,
 }
 
-pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>, write_deadline: Duration) {
+pub async fn run(
+    socket: WebSocket,
+    user: User,
+    chat: Arc<Chat>,
+    write_deadline: Duration,
+    session: SessionEnd,
+) {
     let (sink, stream) = socket.split();
     tracing::debug!(user = %user.username, "connected");
     let mut connection = Connection {
@@ -75,6 +87,7 @@ pub async fn run(socket: WebSocket, user: User, chat: Arc<Chat>, write_deadline:
         out: Outbox::new(sink),
         joined: HashMap::new(),
         write_deadline,
+        session,
     };
     let end = connection.read_loop(stream).await;
     // Leave every room now, not after the goodbye has been written.
@@ -168,6 +181,7 @@ impl Connection {
                     }
                 }
                 _ = stopping.changed() => Err(End::Close(CLOSE_GOING_AWAY, "server restarting")),
+                () = self.session.ended() => Err(End::Close(CLOSE_POLICY, "logged out")),
             };
             if let Err(end) = step {
                 return end;

@@ -49,13 +49,14 @@ pub async fn upgrade(
         .ok_or(AppError::Unauthorized)?;
     let chat = state.chat.clone();
     let write_deadline = state.write_deadline;
+    let session_end = state.accounts.session_end(&token);
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection::run(socket, user, chat, write_deadline)))
+        .on_upgrade(move |socket| connection::run(socket, user, chat, write_deadline, session_end)))
 }
 
 /// An `Origin` header, when present, must name the host the request was sent to.
