@@ -20,13 +20,23 @@ use crate::{error::AppError, state::AppState};
 /// Error bodies of server functions are a short JSON object; anything bigger is not one.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Sent with every response unless a handler set its own: no other site may frame our
+/// pages (clickjacking), browsers must not guess a type other than the one sent, and
+/// links out carry no path or query.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+];
+
 /// The whole HTTP surface: health, server functions under `/api/`, the rendered pages,
 /// and the built site's static files. Kept apart from serving so tests can drive it.
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let services = state.services();
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(crate::ws::upgrade))
         .leptos_routes_with_context(
@@ -37,25 +47,15 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(api_error_status))
-        .layer(middleware::from_fn(client_addr))
-        // No other site may frame our pages (clickjacking), browsers must not guess a
-        // type other than the one sent, and links out carry no path or query.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static("frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            header::HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            header::HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            header::HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
+        .layer(middleware::from_fn(client_addr));
+    SECURITY_HEADERS
+        .iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::if_not_present(
+                name.clone(),
+                header::HeaderValue::from_static(value),
+            ))
+        })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Past this many tracked keys, stale ones are swept on the next failure, so an
+/// Past this many tracked keys, stale ones are swept on the next attempt, so an
 /// attacker spraying usernames cannot grow the map without bound.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -32,25 +32,6 @@ impl Throttle {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// `Err(wait)` when `key` has used up its failures.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut failures = self.lock();
-        let Some(times) = failures.get_mut(key) else {
-            return Ok(());
-        };
-        while times
-            .front()
-            .is_some_and(|&t| now.duration_since(t) >= self.window)
-        {
-            times.pop_front();
-        }
-        if times.len() < self.limit {
-            return Ok(());
-        }
-        let oldest = *times.front().expect("limit is at least one");
-        Err(self.window.saturating_sub(now.duration_since(oldest)))
     }
 
     /// Counts an attempt for `key` now, unless `key` has used up its failures
@@ -99,16 +80,6 @@ impl Throttle {
         }
     }
 
-    pub fn record_failure(&self, key: &str, now: Instant) {
-        let mut failures = self.lock();
-        self.sweep_if_large(&mut failures, now);
-        let times = failures.entry(key.to_string()).or_default();
-        times.push_back(now);
-        if times.len() > self.limit {
-            times.pop_front();
-        }
-    }
-
     pub fn clear(&self, key: &str) {
         self.lock().remove(key);
     }
@@ -125,28 +96,28 @@ mod tests {
         let throttle = Throttle::new(5, MINUTE);
         let start = Instant::now();
         for i in 0..5 {
-            assert!(throttle.check("alice", start).is_ok(), "attempt {i}");
-            throttle.record_failure("alice", start + Duration::from_secs(i));
+            let at = start + Duration::from_secs(i);
+            assert!(throttle.try_count("alice", at).is_ok(), "attempt {i}");
         }
         let wait = throttle
-            .check("alice", start + Duration::from_secs(10))
+            .try_count("alice", start + Duration::from_secs(10))
             .unwrap_err();
         assert_eq!(wait, Duration::from_secs(50));
         // Other keys are unaffected.
-        assert!(throttle.check("bob", start).is_ok());
+        assert!(throttle.try_count("bob", start).is_ok());
         // The oldest failure leaves the window after 60 s: one more try is allowed.
-        assert!(throttle.check("alice", start + MINUTE).is_ok());
+        assert!(throttle.try_count("alice", start + MINUTE).is_ok());
     }
 
     #[test]
     fn success_clears_the_count() {
         let throttle = Throttle::new(2, MINUTE);
         let now = Instant::now();
-        throttle.record_failure("k", now);
-        throttle.record_failure("k", now);
-        assert!(throttle.check("k", now).is_err());
+        assert!(throttle.try_count("k", now).is_ok());
+        assert!(throttle.try_count("k", now).is_ok());
+        assert!(throttle.try_count("k", now).is_err());
         throttle.clear("k");
-        assert!(throttle.check("k", now).is_ok());
+        assert!(throttle.try_count("k", now).is_ok());
     }
 
     #[test]
@@ -168,9 +139,9 @@ mod tests {
         let throttle = Throttle::new(1, MINUTE);
         let then = Instant::now();
         for i in 0..=SWEEP_ABOVE {
-            throttle.record_failure(&format!("user{i}"), then);
+            assert!(throttle.try_count(&format!("user{i}"), then).is_ok());
         }
-        throttle.record_failure("fresh", then + 2 * MINUTE);
+        assert!(throttle.try_count("fresh", then + 2 * MINUTE).is_ok());
         assert_eq!(throttle.lock().len(), 1);
     }
 }
