@@ -136,13 +136,15 @@ struct Shared {
 impl Shared {
     /// The connection for commands, made on first use; it reconnects by itself.
     async fn commands(&self) -> Option<ConnectionManager> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(RECONNECT_MAX);
         self.commands
-            .get_or_try_init(|| self.client.get_connection_manager_with_config(config))
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(RECONNECT_MAX);
+                self.client.get_connection_manager_with_config(config)
+            })
             .await
             .ok()
             .cloned()
