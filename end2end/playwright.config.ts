@@ -19,6 +19,15 @@ const freePort = () =>
     .toString()
     .trim();
 
+// Every test signs its people up from 127.0.0.1; the sign-up limits per address and
+// per server have tests of their own (server/tests/bounds.rs). The servers the tests
+// start inherit this environment.
+process.env.BANTER_REGISTRATIONS_PER_ADDRESS ??= '1000000';
+process.env.BANTER_REGISTRATIONS ??= '1000000';
+// The servers' access log (a line per request, static files too) would drown the
+// test report; warnings and errors still show.
+process.env.BANTER_LOG ??= 'info,tower_http=warn';
+
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(__dirname, '..', 'target');
 const port = once('BANTER_E2E_PORT', freePort);
 const dataDir = once('BANTER_E2E_DATA', () => mkdtempSync(path.join(tmpdir(), 'banter-e2e-')));

@@ -94,7 +94,7 @@ for ((n = 0; n < nodes; n++)); do
   name=()
   ((nodes > 1)) && name=(--node-name "bench-$n")
   "${pin_server[@]}" "$target/release/server" --addr "127.0.0.1:$port" --database-url "$database_url" \
-    --send-rate 1000000 --send-burst 1000000 --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
+    "${load_generator_flags[@]}" --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")
   await_server "http://127.0.0.1:$port" "${pids[-1]}" "$work/server$n.log"

@@ -125,3 +125,7 @@ fi
 if ! command -v nginx >/dev/null; then
   timed "installing Debian's nginx" apt_install nginx
 fi
+# openssl makes the Playwright HTTPS test's certificate.
+if ! command -v openssl >/dev/null; then
+  timed "installing Debian's openssl" apt_install openssl
+fi

@@ -8,7 +8,7 @@ target=${CARGO_TARGET_DIR:-target}
 data=$(mktemp -d)
 port=$(free_port)
 "$target/debug/server" --addr "127.0.0.1:$port" --database-url "sqlite://$data/smoke.db" \
-  --send-rate 100000 --send-burst 100000 >"$data/server.log" 2>&1 &
+  "${load_generator_flags[@]}" >"$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 url="http://127.0.0.1:$port"

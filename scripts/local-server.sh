@@ -19,3 +19,13 @@ await_server() {
   cat "$log"
   return 1
 }
+
+# The load generator plays thousands of people from one address, sending far faster
+# than people do and opening many sockets per account: the per-user and per-address
+# limits that protect a real server are lifted for it (each has its own test).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+load_generator_flags=(
+  --send-rate 1000000 --send-burst 1000000
+  --max-connections-per-user 1000000 --max-connections-per-address 1000000
+  --registrations-per-address 1000000 --registrations 1000000
+)

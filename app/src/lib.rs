@@ -4,7 +4,7 @@
 //! wasm entry in `frontend/` with `hydrate`.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     ParamSegment, SsrMode, StaticSegment,
@@ -12,6 +12,8 @@ use leptos_router::{
 
 /// Accounts: shared types, rules, and the `register`/`login`/`logout`/`me` server functions.
 pub mod accounts;
+/// The bundle's files as pages link them, and the page's Content-Security-Policy.
+pub mod assets;
 /// The log-in and registration pages.
 pub mod auth_pages;
 /// The chat: socket client, room state, the room page.
@@ -45,6 +47,26 @@ pub const OUTPUT_NAME: &str = "banter";
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let assets = use_context::<assets::SiteAssets>()
+        .unwrap_or_else(|| assets::SiteAssets::unversioned(&options.site_pkg_dir));
+    // One nonce per page: Leptos puts it on the scripts it writes (resources, reload),
+    // and the policy sent with the page allows those scripts and no others.
+    #[cfg(feature = "ssr")]
+    let nonce = {
+        leptos::nonce::provide_nonce();
+        let nonce = leptos::nonce::use_nonce().map(|nonce| nonce.to_string());
+        if let (Some(nonce), Some(response)) =
+            (&nonce, use_context::<leptos_axum::ResponseOptions>())
+        {
+            if let Ok(policy) = http::HeaderValue::from_str(&assets::content_security_policy(nonce))
+            {
+                response.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
+            }
+        }
+        nonce
+    };
+    #[cfg(not(feature = "ssr"))]
+    let nonce: Option<String> = None;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -53,8 +75,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <link rel="stylesheet" href=assets.css.clone() />
+                <link rel="modulepreload" href=assets.js.clone() />
+                <link
+                    rel="preload"
+                    href=assets.wasm.clone()
+                    r#as="fetch"
+                    r#type="application/wasm"
+                    crossorigin=""
+                />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <script type="module" nonce=nonce>{assets.boot_script()}</script>
                 <MetaTags />
             </head>
             <body>
@@ -75,7 +106,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css") />
         <Title formatter=|page: String| {
             if page.is_empty() { "Banter".to_string() } else { format!("{page} · Banter") }
         } />

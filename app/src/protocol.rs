@@ -298,6 +298,22 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::UnknownRoom => "unknown_room",
+            ErrorCode::UnknownMessage => "unknown_message",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
 impl ServerFrame {
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         ServerFrame::Error {
@@ -626,5 +642,21 @@ mod tests {
             excerpt(&"y".repeat(EXCERPT_CHARS)),
             "y".repeat(EXCERPT_CHARS)
         );
+    }
+
+    #[test]
+    fn error_codes_name_themselves_as_serde_does() {
+        for code in [
+            ErrorCode::BadFrame,
+            ErrorCode::InvalidMessage,
+            ErrorCode::UnknownRoom,
+            ErrorCode::UnknownMessage,
+            ErrorCode::Forbidden,
+            ErrorCode::NotJoined,
+            ErrorCode::RateLimited,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 }

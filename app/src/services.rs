@@ -21,9 +21,14 @@ pub struct Services {
     pub secure_cookies: bool,
 }
 
-/// The address a request came from, put into the request's extensions by the server.
+/// Who a request came from, put into the request's extensions by the server: the
+/// client's address (behind a trusted proxy, the one it forwarded) and whether the
+/// client reached the site over HTTPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
+pub struct ClientAddr {
+    pub ip: IpAddr,
+    pub https: bool,
+}
 
 pub fn services() -> Result<Services, ApiError> {
     use_context::<Services>().ok_or_else(|| {
@@ -32,11 +37,9 @@ pub fn services() -> Result<Services, ApiError> {
     })
 }
 
-/// The peer address of the current request, when the server recorded one.
-pub fn client_addr() -> Option<IpAddr> {
-    use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
-        .map(|ClientAddr(ip)| ip)
+/// Who sent the current request, when the server recorded it.
+pub fn client_addr() -> Option<ClientAddr> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<ClientAddr>().copied())
 }
 
 fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {

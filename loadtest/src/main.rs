@@ -2,8 +2,10 @@
 //! `/api/register`, `/api/create_room`, then `/ws`. `scripts/bench.sh` starts a pinned
 //! release server and runs a scenario against it; see docs/benchmarks.md.
 //!
-//! Against a server of your own, lift its flood guard first (the generator posts far
-//! faster than people do): `server --send-rate 1000000 --send-burst 1000000`.
+//! Against a server of your own, lift its per-user and per-address limits first (the
+//! generator posts far faster than people do, from one address, with many sockets per
+//! account): start it with the flags `load_generator_flags` lists in
+//! `scripts/local-server.sh`.
 //!
 //! Each scenario prints a one-line summary and a Markdown table, and exits non-zero if
 //! a message was lost, duplicated or refused, or a connection failed.

@@ -1,6 +1,12 @@
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Everything the server can be told at start-up, by flag or by environment variable.
 ///
@@ -35,6 +41,17 @@ pub struct Config {
     )]
     pub log: String,
 
+    /// How log lines are written: `text` for people, `json` (one object per line) for
+    /// log collectors.
+    #[arg(long, env = "BANTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Serve Prometheus metrics at `/metrics` on this address (e.g. `127.0.0.1:9090`);
+    /// a separate listener, so that it need not be reachable from the internet. Off
+    /// unless given.
+    #[arg(long, env = "BANTER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// How long a session lasts without being used; each use extends it again.
     #[arg(long, env = "BANTER_SESSION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub session_days: u32,
@@ -43,6 +60,35 @@ pub struct Config {
     /// (a proxy sending `X-Forwarded-Proto: https` turns it on per request as well).
     #[arg(long, env = "BANTER_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// Serve HTTPS (and the WebSocket as wss) on `--addr` with this certificate chain,
+    /// a PEM file; needs `--tls-key`. Session cookies are then `Secure` and responses
+    /// carry `Strict-Transport-Security`. Renewed files are picked up within a minute.
+    #[arg(long, env = "BANTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `--tls-cert`, a PEM file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "BANTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With TLS: also listen here for plain HTTP, answering every request with a
+    /// permanent redirect to the HTTPS address (e.g. `0.0.0.0:80`).
+    #[arg(long, env = "BANTER_REDIRECT_ADDR", requires = "tls_cert")]
+    pub redirect_addr: Option<SocketAddr>,
+
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed,
+    /// as addresses or CIDR blocks (`127.0.0.1`, `10.0.0.0/8`, `::1`), comma-separated.
+    /// The client is the right-most address in `X-Forwarded-For` that is not one of
+    /// them. From any other peer those headers are ignored.
+    #[arg(long, env = "BANTER_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::client::parse_trusted_proxy)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// The address users type, e.g. `https://chat.example.com`: browsers' `Origin`
+    /// must match it on cookie-authenticated requests that change something. Without
+    /// it the request's own `Host` is the reference, which is right unless a proxy
+    /// rewrites `Host`.
+    #[arg(long, env = "BANTER_PUBLIC_ORIGIN", value_parser = crate::origin::parse_public_origin)]
+    pub public_origin: Option<String>,
 
     /// Messages per second each user may send (a token bucket; beyond it, `rate_limited`).
     #[arg(long, env = "BANTER_SEND_RATE", default_value_t = 10.0)]
@@ -56,6 +102,32 @@ pub struct Config {
     /// `Retry-After` rather than queued. Default: the number of CPU cores.
     #[arg(long, env = "BANTER_HASHING_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub hashing_concurrency: Option<u64>,
+
+    /// Accounts one client address may create in ten minutes (an IPv6 address counts
+    /// by its /64). An office behind one NAT signing up on its first day needs a few.
+    #[arg(long, env = "BANTER_REGISTRATIONS_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_address: u32,
+
+    /// Accounts the whole server may create in ten minutes, from all addresses.
+    #[arg(long, env = "BANTER_REGISTRATIONS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations: u32,
+
+    /// Open WebSockets one user may have on this server (tabs, devices).
+    #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_user: u32,
+
+    /// Open WebSockets one client address (an IPv6 /64) may have on this server.
+    #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+
+    /// Rooms one WebSocket may be joined to at once.
+    #[arg(long, env = "BANTER_MAX_ROOMS_PER_CONNECTION", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms_per_connection: u32,
+
+    /// An absolute bound on a session's life, however often it is used; then its user
+    /// logs in again and its open WebSockets are closed.
+    #[arg(long, env = "BANTER_SESSION_MAX_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub session_max_days: u32,
 
     /// Seconds a WebSocket may go without taking any of what the server writes to it;
     /// then it is closed and its user leaves presence (a client that stopped reading

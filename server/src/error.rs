@@ -20,6 +20,8 @@ pub enum AppError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 /// Logs the detail of a server-side failure and gives the caller only the generic
@@ -36,6 +38,7 @@ impl AppError {
             AppError::Database(_) | AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

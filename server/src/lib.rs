@@ -9,20 +9,30 @@ use tokio::net::TcpListener;
 
 /// Accounts and sessions: hashing, tokens, throttling, their SQL.
 pub mod accounts;
+/// The built site's files: versioned names, compressed copies.
+pub mod assets;
 /// Rooms and messages: storage, group commit, fan-out.
 pub mod chat;
+/// Who is calling: the client address and scheme, through trusted proxies.
+pub mod client;
 /// Command-line flags and environment variables.
 pub mod config;
 /// Connection pools for MySQL/MariaDB and SQLite, and their migrations.
 pub mod db;
 /// The error type of the plain HTTP routes.
 pub mod error;
+/// `/metrics` for Prometheus, and the measurements behind it.
+pub mod monitoring;
+/// Same-origin checks against cross-site requests.
+pub mod origin;
 /// The router: health check, server functions, pages, static files.
 pub mod routes;
 /// Waiting for SIGINT/SIGTERM.
 pub mod shutdown;
 /// The state shared by handlers and server functions.
 pub mod state;
+/// HTTPS served directly: certificates and the handshaking listener.
+pub mod tls;
 /// The WebSocket endpoint.
 pub mod ws;
 
@@ -45,7 +55,12 @@ pub enum StartupError {
     Chat(#[from] chat::StartError),
     #[error("cluster mode (REDIS_URL) needs MySQL/MariaDB: SQLite is single-node")]
     ClusterOnSqlite,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
+
+/// Where in the site the bundle lives (`[workspace.metadata.leptos] site-pkg-dir`).
+const SITE_PKG_DIR: &str = "pkg";
 
 /// Password hashes run at once: as configured, else one per core.
 fn hashing_concurrency(config: &Config) -> usize {
@@ -93,7 +108,7 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .site_root(Arc::<str>::from(
             config.site_root.to_string_lossy().as_ref(),
         ))
-        .site_pkg_dir(Arc::<str>::from("pkg"))
+        .site_pkg_dir(Arc::<str>::from(SITE_PKG_DIR))
         .site_addr(addr)
         .env(env)
         .reload_port(reload_port)
@@ -103,6 +118,11 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
 /// Connects and migrates the database, then serves until SIGINT or SIGTERM, finishing
 /// the requests in flight before returning.
 pub async fn run(config: Config) -> Result<(), StartupError> {
+    // Read the certificate before anything else: a bad one fails the start at once.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::new(cert, key)?),
+        _ => None,
+    };
     let db = Db::connect(&config.database_url).await?;
     // Before migrating anything: a refused start leaves the database as it was.
     if config.redis_url.is_some() && db.dialect() == db::Dialect::Sqlite {
@@ -111,13 +131,21 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     db.migrate().await?;
     tracing::info!(database = db.dialect().name(), "database ready");
 
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: config.addr,
-            source,
-        })?;
+    let listener = bind(config.addr).await?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    if let Some(metrics_addr) = config.metrics_addr {
+        let bound = monitoring::serve(metrics_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: metrics_addr,
+                source,
+            })?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
+    let redirect = match config.redirect_addr {
+        Some(redirect_addr) => Some(bind(redirect_addr).await?),
+        None => None,
+    };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (in_use, mut released) = tokio::sync::mpsc::channel::<()>(1);
     let limits = chat::Limits {
@@ -128,40 +156,82 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     let cluster = cluster_settings(&config, addr);
     let chat = chat::Chat::start(db.clone(), limits, cluster, stopping, in_use).await?;
     let membership = chat.membership();
-    let session_lifetime = Duration::from_secs(u64::from(config.session_days) * 24 * 3600);
+    let accounts = Arc::new(accounts::Accounts::new(
+        db.clone(),
+        &accounts::Settings {
+            session_lifetime: days(config.session_days),
+            session_max_age: days(config.session_max_days),
+            hashing: hashing_concurrency(&config),
+            signups_per_address: config.registrations_per_address as usize,
+            signups: config.registrations as usize,
+        },
+    ));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         db: db.clone(),
-        accounts: Arc::new(accounts::Accounts::new(
-            db.clone(),
-            session_lifetime,
-            hashing_concurrency(&config),
-        )),
+        accounts: accounts.clone(),
         chat,
-        secure_cookies: config.secure_cookies,
-        write_deadline: Duration::from_secs(config.write_deadline),
+        secure_cookies: config.secure_cookies || tls.is_some(),
+        ws: ws::limits::Settings {
+            caps: ws::caps::Caps::new(
+                config.max_connections_per_user,
+                config.max_connections_per_address,
+            ),
+            limits: ws::limits::Limits {
+                write_deadline: Duration::from_secs(config.write_deadline),
+                max_rooms: config.max_rooms_per_connection as usize,
+                frames: frame_limits(&config),
+            },
+        },
+        public_origin: config.public_origin.as_deref().map(Arc::from),
+        bundle: Arc::new(assets::Bundle::read(&config.site_root, SITE_PKG_DIR)),
     };
-    let sweeper = tokio::spawn(sweep_expired_sessions(db.clone()));
-
-    // Tests and scripts read this line to learn the port when started with port 0.
-    tracing::info!("listening on http://{addr}");
-    let app = routes::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    // Chat frames are small and must go out at once: with Nagle's algorithm a frame
-    // written while the previous one is unacknowledged waited for the peer's delayed
-    // ACK, up to 40 ms, which was most of the fan-out latency tail.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
+    // A thread of its own rather than tokio's blocking pool, which shutdown would wait
+    // for: a server stopped mid-way leaves only a temporary file.
+    let site_root = config.site_root.clone();
+    std::thread::spawn(move || match assets::precompress(&site_root) {
+        Ok(0) => {}
+        Ok(made) => tracing::info!(made, "compressed copies of the site's files written"),
+        Err(error) => tracing::warn!(
+            %error,
+            site = %site_root.display(),
+            "cannot write compressed copies of the site's files; serving them uncompressed"
+        ),
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown::signal().await;
-            // WebSockets are not requests axum waits for: tell them to close.
-            let _ = stop.send(true);
-        })
-        .await
-        .map_err(StartupError::Serve)?;
+    let sweeper = tokio::spawn(sweep(db.clone(), accounts));
+    let reach = client::Reach {
+        tls: tls.is_some(),
+        trusted_proxies: config.trusted_proxy.clone(),
+    };
+
+    let app = routes::app(state, reach);
+    let shutdown = async move {
+        shutdown::signal().await;
+        // WebSockets are not requests axum waits for: tell them to close.
+        let _ = stop.send(true);
+    };
+    let redirecting = redirect.map(|redirect| {
+        if let Ok(from) = redirect.local_addr() {
+            tracing::info!("redirecting http://{from} to HTTPS");
+        }
+        let app = tls::redirect_app(config.public_origin.clone(), addr.port());
+        tokio::spawn(async move { axum::serve(redirect, app).await })
+    });
+    // Tests and scripts read this line to learn the port when started with port 0.
+    match tls {
+        Some(tls) => {
+            tracing::info!("listening on https://{addr}");
+            let listener = tls.listen(listener).map_err(StartupError::Serve)?;
+            serve(listener, app, shutdown).await?;
+        }
+        None => {
+            tracing::info!("listening on http://{addr}");
+            serve(listener, app, shutdown).await?;
+        }
+    }
+    if let Some(redirecting) = redirecting {
+        redirecting.abort();
+    }
     // Give the sockets, already told to close, a moment to send their close frames.
     if tokio::time::timeout(Duration::from_secs(5), released.recv())
         .await
@@ -184,12 +254,81 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Deletes expired sessions once an hour (they are refused on sight anyway; this only
-/// keeps the table small).
-async fn sweep_expired_sessions(db: Db) {
-    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        every_hour.tick().await;
+fn days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * 24 * 3600)
+}
+
+/// Frames of any kind a WebSocket may send per second, and the burst: five times the
+/// send limits (a client also joins, leaves, types and pings), and never under 50/s
+/// with a burst of 250, enough to join the rooms of a busy sidebar at once.
+fn frame_limits(config: &Config) -> (f64, f64) {
+    (
+        (config.send_rate * 5.0).max(50.0),
+        (config.send_burst * 5.0).max(250.0),
+    )
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight.
+async fn serve<L>(
+    listener: L,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: NoDelay,
+{
+    // Chat frames are small and must go out at once: with Nagle's algorithm a frame
+    // written while the previous one is unacknowledged waited for the peer's delayed
+    // ACK, up to 40 ms, which was most of the fan-out latency tail.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.tcp().set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartupError::Serve)
+}
+
+/// The TCP stream under a connection, plain or TLS.
+trait NoDelay {
+    fn tcp(&self) -> &tokio::net::TcpStream;
+}
+
+impl NoDelay for tokio::net::TcpStream {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self
+    }
+}
+
+impl NoDelay for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// Forgets stale log-in and sign-up counts every minute, and deletes expired sessions
+/// once an hour (they are refused on sight anyway; this only keeps the table small).
+async fn sweep(db: Db, accounts: Arc<accounts::Accounts>) {
+    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+    for minute in 0u64.. {
+        every_minute.tick().await;
+        accounts.sweep_throttles();
+        if minute % 60 != 0 {
+            continue;
+        }
         match accounts::store::delete_expired_sessions(&db, accounts::now_ms()).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::Config;
+use server::{config::LogFormat, Config};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -17,7 +17,11 @@ async fn main() -> ExitCode {
         eprintln!("ignoring the log filter {:?}: {error}", config.log);
         EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     match server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,7 @@
-use std::net::SocketAddr;
-
-use app::{error::ApiError, services::ClientAddr, shell, App};
+use app::{error::ApiError, shell, App};
 use axum::{
     body::Body,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{header, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -11,11 +9,18 @@ use axum::{
     Json, Router,
 };
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use serde_json::{json, Value};
-use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
 
-use crate::{error::AppError, state::AppState};
+use crate::{client::Reach, error::AppError, origin, state::AppState};
+
+/// How long `/healthz` waits for the database before answering 503.
+const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Error bodies of server functions are a short JSON object; anything bigger is not one.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -32,22 +37,32 @@ const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
 
 /// The whole HTTP surface: health, server functions under `/api/`, the rendered pages,
 /// and the built site's static files. Kept apart from serving so tests can drive it.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState, reach: Reach) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let services = state.services();
+    let site_assets = state.bundle.site_assets();
+    let public_origin = state.public_origin.as_deref().map(str::to_string);
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(crate::ws::upgrade))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(services.clone()),
+            move || {
+                provide_context(services.clone());
+                provide_context(site_assets.clone());
+            },
             move || shell(options.clone()),
         )
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .fallback(static_file_or_not_found)
         .layer(middleware::from_fn(api_error_status))
-        .layer(middleware::from_fn(client_addr));
+        .layer(middleware::from_fn(move |request, next| {
+            origin::guard_api(public_origin.clone(), request, next)
+        }))
+        .layer(middleware::from_fn(move |request, next| {
+            crate::client::identify(reach.clone(), request, next)
+        }));
     SECURITY_HEADERS
         .iter()
         .fold(router, |router, (name, value)| {
@@ -56,21 +71,48 @@ pub fn app(state: AppState) -> Router {
                 header::HeaderValue::from_static(value),
             ))
         })
-        .layer(TraceLayer::new_for_http())
+        // Every log line of a request carries its id, which the response echoes in
+        // `X-Request-Id` (a proxy's own id is kept), so a user's report finds its lines.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
-/// Hands the peer address to the server functions (for per-address login throttling)
-/// in a type that `app` knows.
-async fn client_addr(mut request: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(addr)) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .copied()
-    {
-        request.extensions_mut().insert(ClientAddr(addr.ip()));
+/// A file of the built site, or else the not-found page.
+async fn static_file_or_not_found(State(state): State<AppState>, request: Request) -> Response {
+    let site_root = std::path::PathBuf::from(state.leptos_options.site_root.as_ref());
+    let (parts, body) = request.into_parts();
+    if let Some(response) = crate::assets::serve(&state.bundle, &site_root, &parts).await {
+        return response;
     }
-    next.run(request).await
+    let request = Request::from_parts(parts, body);
+    let site_assets = state.bundle.site_assets();
+    let not_found = file_and_error_handler_with_context::<AppState, _>(
+        move || provide_context(site_assets.clone()),
+        shell,
+    );
+    not_found(request.uri().clone(), State(state), request).await
+}
+
+/// The span of one request: its id, method and path (never the query, which could
+/// carry something private).
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        path = request.uri().path(),
+    )
 }
 
 /// Server functions answer every error with 500; this gives an [`ApiError`] body its
@@ -106,10 +148,11 @@ async fn api_error_status(request: Request, next: Next) -> Response {
 
 /// Liveness and readiness in one: answers 200 only when the database answers too.
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    state
-        .db
-        .ping()
+    // A database that does not answer at all (a cut network) must not hold the check
+    // for the pool's whole acquire timeout: load balancers give up sooner.
+    tokio::time::timeout(HEALTH_DEADLINE, state.db.ping())
         .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
         .map_err(AppError::DatabaseUnavailable)?;
     Ok(Json(json!({
         "status": "ok",

@@ -15,11 +15,19 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
     pub secure_cookies: bool,
-    /// How long a WebSocket may take none of what is written to it before it is closed.
-    pub write_deadline: std::time::Duration,
+    /// The socket caps and limits.
+    pub ws: crate::ws::limits::Settings,
+    /// What `Origin` must be on cookie-authenticated requests, when configured.
+    pub public_origin: Option<Arc<str>>,
+    /// The built bundle's versioned names.
+    pub bundle: Arc<crate::assets::Bundle>,
 }
 
 impl AppState {
+    pub fn public_origin(&self) -> Option<&str> {
+        self.public_origin.as_deref()
+    }
+
     /// The context the server functions in `app` are given.
     pub fn services(&self) -> Services {
         Services {

@@ -240,3 +240,385 @@ async fn logging_out_closes_that_sessions_sockets(url: String) {
 }
 
 on_both_backends!(logging_out_closes_that_sessions_sockets);
+
+/// Posts a sign-up as a client behind the trusted proxy at 127.0.0.1 would arrive.
+async fn sign_up_from(server: &TestServer, username: &str, client: &str) -> u16 {
+    reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .header("x-forwarded-for", client)
+        .form(&[
+            ("username", username),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Sign-ups are limited per client address (an IPv6 address by its /64) and for the
+/// whole server, counted before the password is hashed; a refused sign-up creates
+/// nothing.
+async fn sign_ups_are_limited_per_address_and_overall(url: String) {
+    let server = TestServer::start_with(
+        &url,
+        &[
+            "--registrations-per-address",
+            "3",
+            "--registrations",
+            "5",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ],
+    );
+    // Three addresses of one /64 are one address.
+    for (i, ip) in ["2001:db8:0:1::a", "2001:db8:0:1::b", "2001:db8:0:1:ffff::c"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            sign_up_from(&server, &format!("six{i}"), ip).await,
+            200,
+            "{ip}"
+        );
+    }
+    assert_eq!(sign_up_from(&server, "six3", "2001:db8:0:1::d").await, 429);
+    // Another address has its own count, until the server's is used up.
+    assert_eq!(sign_up_from(&server, "four0", "198.51.100.1").await, 200);
+    assert_eq!(sign_up_from(&server, "four1", "198.51.100.1").await, 200);
+    assert_eq!(sign_up_from(&server, "four2", "198.51.100.1").await, 429);
+    assert_eq!(sign_up_from(&server, "other", "198.51.100.2").await, 429);
+    let login = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .form(&[("username", "six3"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status().as_u16(),
+        401,
+        "the refused sign-up made no account"
+    );
+}
+
+on_both_backends!(sign_ups_are_limited_per_address_and_overall);
+
+/// Failed log-ins from many names, as seen by the per-address limit (20 a minute).
+async fn fail_logins(server: &TestServer, forwarded_for: &str, n: usize) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let status = http
+            .post(server.url("/api/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[
+                ("username", format!("nobody{i}").as_str()),
+                ("password", "wrong guess 1234"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    statuses
+}
+
+/// `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from `--trusted-proxy`
+/// peers: behind a trusted proxy each client has its own log-in limit and HTTPS gets
+/// `Secure` cookies and HSTS; from anyone else the headers change nothing, so a client
+/// cannot dodge its limit by inventing addresses.
+async fn forwarded_headers_count_only_from_trusted_proxies(url: String) {
+    let direct = TestServer::start(&url);
+    let statuses = fail_logins(&direct, "198.51.100.1", 20).await;
+    assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
+    let statuses = fail_logins(&direct, "198.51.100.2", 1).await;
+    assert_eq!(statuses, [429], "the invented address is ignored");
+    let response = reqwest::Client::new()
+        .post(direct.url("/api/register"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "carol"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(!response.headers().contains_key("strict-transport-security"));
+
+    let proxied = TestServer::start_with(&url, &["--trusted-proxy", "10.0.0.0/8,127.0.0.1"]);
+    let statuses = fail_logins(&proxied, "198.51.100.1, 10.1.1.1", 20).await;
+    assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
+    assert_eq!(fail_logins(&proxied, "198.51.100.1", 1).await, [429]);
+    // The client put an address of its own choosing in front: the proxy's entry counts.
+    assert_eq!(
+        fail_logins(&proxied, "203.0.113.5, 198.51.100.1", 1).await,
+        [429]
+    );
+    assert_eq!(
+        fail_logins(&proxied, "198.51.100.2", 1).await,
+        [401],
+        "another client"
+    );
+    let response = reqwest::Client::new()
+        .post(proxied.url("/api/register"))
+        .header("x-forwarded-for", "198.51.100.3")
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "dave"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+on_both_backends!(forwarded_headers_count_only_from_trusted_proxies);
+
+/// Posts `form` to a server function with the session cookie of `token`, the way a
+/// browser would, from `origin` (or with `sec-fetch-site`).
+async fn post_as_browser(
+    server: &TestServer,
+    endpoint: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(server.url(&format!("/api/{endpoint}")))
+        .form(&[
+            ("username", "mallory"),
+            ("password", "correct horse battery"),
+        ]);
+    if let Some(token) = token {
+        request = request.header("cookie", format!("banter_session={token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Cookie-authenticated calls that change something must come from the site's own
+/// pages (CSRF): another origin cannot log a browser out, or log it into an account of
+/// its choosing; the site's own pages and bearer-token scripts can.
+async fn cross_site_posts_are_refused(url: String) {
+    let server = TestServer::start(&url);
+    let host = server.base_url.trim_start_matches("http://").to_string();
+    let own = server.base_url.clone();
+    let token = token_for(&server, "alice").await;
+    token_for(&server, "mallory").await;
+    let evil = [("origin", "https://evil.example")];
+    assert_eq!(
+        post_as_browser(&server, "logout", Some(&token), &evil).await,
+        403
+    );
+    let cross = [("sec-fetch-site", "cross-site"), ("origin", own.as_str())];
+    assert_eq!(
+        post_as_browser(&server, "logout", Some(&token), &cross).await,
+        403
+    );
+    assert_eq!(post_as_browser(&server, "login", None, &evil).await, 403);
+    let alice: serde_json::Value = common::ws::api(&server, &token, "me", &[]).await;
+    assert_eq!(alice["username"], "alice", "the session survived");
+    // Bearer calls are deliberate, whatever their origin.
+    let status = reqwest::Client::new()
+        .post(server.url("/api/me"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+    // The site's own pages.
+    let same = [("origin", own.as_str()), ("host", host.as_str())];
+    assert_eq!(post_as_browser(&server, "login", None, &same).await, 200);
+    let fetch = [("sec-fetch-site", "same-origin")];
+    assert_eq!(
+        post_as_browser(&server, "logout", Some(&token), &fetch).await,
+        200
+    );
+
+    // Behind a proxy that rewrites Host, the configured public origin is the reference
+    // (a second server on the same database: mallory exists).
+    let public = TestServer::start_with(&url, &["--public-origin", "https://chat.example.com"]);
+    let own = public.base_url.clone();
+    assert_eq!(
+        post_as_browser(&public, "login", None, &[("origin", own.as_str())]).await,
+        403
+    );
+    let origin = [("origin", "https://chat.example.com")];
+    assert_eq!(post_as_browser(&public, "login", None, &origin).await, 200);
+}
+
+on_both_backends!(cross_site_posts_are_refused);
+
+/// Tries to open a WebSocket with `token`; the HTTP status of a refused upgrade.
+async fn try_connect(server: &TestServer, token: &str) -> Result<Client, u16> {
+    let url = format!("{}/ws", server.base_url.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(Client::greeted(socket).await),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// WebSockets are capped per user and per client address: beyond a cap the upgrade is
+/// refused with 429; a closed socket frees its slot.
+async fn connections_are_capped_per_user_and_address(url: String) {
+    let server = TestServer::start_with(
+        &url,
+        &[
+            "--max-connections-per-user",
+            "2",
+            "--max-connections-per-address",
+            "4",
+        ],
+    );
+    let alice = token_for(&server, "alice").await;
+    let bob = token_for(&server, "bob").await;
+    // A dropped socket's slot is freed when the server sees it close.
+    let connect = |token: String| {
+        let server = &server;
+        async move {
+            let deadline = tokio::time::Instant::now() + common::ws::PATIENCE;
+            loop {
+                match try_connect(server, &token).await {
+                    Ok(client) => return client,
+                    Err(429) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                    }
+                    Err(status) => panic!("refused: {status}"),
+                }
+            }
+        }
+    };
+    let first = connect(alice.clone()).await;
+    let second = connect(alice.clone()).await;
+    let status = try_connect(&server, &alice).await.err();
+    assert_eq!(status, Some(429), "a third socket for one user");
+    let _b1 = connect(bob.clone()).await;
+    let _b2 = connect(bob.clone()).await;
+    assert_eq!(
+        try_connect(&server, &bob).await.err(),
+        Some(429),
+        "the address is full"
+    );
+    drop(first);
+    let _again = connect(alice.clone()).await;
+    drop(second);
+}
+
+on_both_backends!(connections_are_capped_per_user_and_address);
+
+/// Every frame kind counts against a connection's frame rate, not only sends: a flood
+/// of pings is answered with `rate_limited`, and a client that ignores that is cut off
+/// (1008) while others carry on.
+async fn every_frame_kind_is_rate_limited(url: String) {
+    let server = TestServer::start(&url);
+    let mut flooder = Client::new_user(&server, "flooder").await;
+    let mut bystander = Client::new_user(&server, "bystander").await;
+    let ping = json!({"type": "ping"}).to_string();
+    for _ in 0..2000 {
+        use futures_util::SinkExt;
+        if flooder
+            .socket
+            .send(tokio_tungstenite::tungstenite::Message::text(ping.clone()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let refused = flooder
+        .until(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .await;
+    assert!(refused["message"].as_str().unwrap().contains("frames"));
+    assert_eq!(flooder.close_code().await.map(u16::from), Some(1008));
+    bystander.assert_alive().await;
+}
+
+on_both_backends!(every_frame_kind_is_rate_limited);
+
+/// A connection may be in a bounded number of rooms at once; leaving one makes room.
+async fn rooms_per_connection_are_capped(url: String) {
+    let server = TestServer::start_with(&url, &["--max-rooms-per-connection", "2"]);
+    let token = token_for(&server, "alice").await;
+    for room in ["two", "three"] {
+        let _: serde_json::Value = common::ws::api(
+            &server,
+            &token,
+            "create_room",
+            &[("name", room), ("topic", "")],
+        )
+        .await;
+    }
+    let mut client = Client::connect(&server, &token).await;
+    client.join("general", None).await;
+    client.join("two", None).await;
+    client.send(json!({"type": "join", "room": "three"})).await;
+    let refused = client.until_type("error").await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_eq!(refused["room"], "three");
+    client.send(json!({"type": "leave", "room": "two"})).await;
+    client.join("three", None).await;
+}
+
+on_both_backends!(rooms_per_connection_are_capped);
+
+/// `list_rooms` answers a page at a time (at most 500 rooms), by name; the next page
+/// starts after the last name of the one before.
+async fn list_rooms_is_paged(url: String) {
+    let server = TestServer::start(&url);
+    let token = token_for(&server, "alice").await;
+    for i in 0..6 {
+        let name = format!("room-{i}");
+        let _: serde_json::Value = common::ws::api(
+            &server,
+            &token,
+            "create_room",
+            &[("name", &name), ("topic", "")],
+        )
+        .await;
+    }
+    let page = |after: String, limit: &'static str| {
+        let server = &server;
+        let token = token.clone();
+        async move {
+            let rooms: serde_json::Value = common::ws::api(
+                server,
+                &token,
+                "list_rooms",
+                &[("after", after.as_str()), ("limit", limit)],
+            )
+            .await;
+            rooms
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|room| room["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = page(String::new(), "4").await;
+    assert_eq!(first, ["general", "room-0", "room-1", "room-2"]);
+    let second = page(first.last().unwrap().clone(), "4").await;
+    assert_eq!(second, ["room-3", "room-4", "room-5"]);
+    let all = page(String::new(), "1000000").await;
+    assert_eq!(all.len(), 7, "a limit above 500 is 500");
+}
+
+on_both_backends!(list_rooms_is_paged);

@@ -44,9 +44,14 @@ async fn renders_pages_server_side(url: String) {
 
     let response = reqwest::get(server.url("/")).await.unwrap();
     assert_eq!(response.status(), 200);
-    // Security headers on pages (and on everything else: the layer is router-wide).
+    // Security headers on pages (and on everything else: the layer is router-wide);
+    // pages have a full Content-Security-Policy.
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("script-src 'self' 'nonce-"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     for (name, value) in [
-        ("content-security-policy", "frame-ancestors 'none'"),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "strict-origin-when-cross-origin"),
@@ -59,11 +64,18 @@ async fn renders_pages_server_side(url: String) {
     }
     let html = response.text().await.unwrap();
     assert!(html.contains("<h1>Banter</h1>"), "{html}");
+    // The site is not built for these tests: the bundle keeps its plain names.
     assert!(
         html.contains("/pkg/banter.js"),
         "the page must load the hydration script"
     );
     assert!(html.contains("/pkg/banter.css"));
+
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(
+        health.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
 
     let response = reqwest::get(server.url("/no/such/page")).await.unwrap();
     assert_eq!(response.status(), 404);

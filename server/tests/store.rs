@@ -178,3 +178,32 @@ async fn a_batch_stores_each_change_once(url: String) {
 }
 
 on_both_backends!(a_batch_stores_each_change_once);
+
+/// A name that only a case- or accent-insensitive collation would equate with a stored
+/// one finds nothing: MySQL compares usernames in binary.
+async fn usernames_match_exactly(url: String) {
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    server::accounts::store::insert_user(&db, "alice", "x", 0)
+        .await
+        .unwrap();
+    let found = server::accounts::store::credentials(&db, "alice")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|c| c.username).as_deref(), Some("alice"));
+    for variant in ["alicé", "alíce", "ålice"] {
+        let found = server::accounts::store::credentials(&db, variant)
+            .await
+            .unwrap();
+        assert!(found.is_none(), "{variant} matched alice");
+    }
+    if db.dialect() == server::db::Dialect::MySql {
+        let found = server::accounts::store::credentials(&db, "ALICE")
+            .await
+            .unwrap();
+        assert!(found.is_none(), "MySQL compares in binary");
+    }
+    db.close().await;
+}
+
+on_both_backends!(usernames_match_exactly);

@@ -17,7 +17,13 @@ pub struct NewSession {
 #[async_trait]
 pub trait AccountService: Send + Sync + 'static {
     /// `username` is already normalised and both inputs already pass `accounts::rules`.
-    async fn register(&self, username: &str, password: &str) -> Result<NewSession, ApiError>;
+    /// `client` is the address sign-ups are counted against.
+    async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<NewSession, ApiError>;
     async fn login(
         &self,
         username: &str,

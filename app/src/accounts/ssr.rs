@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::{header, request::Parts, HeaderValue};
+use http::{header, HeaderValue};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
@@ -25,13 +25,6 @@ fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
     cookie
 }
 
-fn served_over_tls(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
-}
-
 fn set_cookie(value: String) {
     if let (Some(response), Ok(value)) = (
         use_context::<ResponseOptions>(),
@@ -42,7 +35,7 @@ fn set_cookie(value: String) {
 }
 
 fn start_session(services: &Services, session: NewSession) -> Authenticated {
-    let tls = use_context::<Parts>().is_some_and(|parts| served_over_tls(&parts));
+    let tls = client_addr().is_some_and(|client| client.https);
     set_cookie(session_cookie(
         &session.token,
         session.lifetime,
@@ -61,7 +54,10 @@ pub async fn register(username: String, password: String) -> Result<Authenticate
     let username = rules::normalize_username(&username).map_err(ApiError::Invalid)?;
     rules::check_password(&password).map_err(ApiError::Invalid)?;
     let services = services()?;
-    let session = services.accounts.register(&username, &password).await?;
+    let session = services
+        .accounts
+        .register(&username, &password, client_addr().map(|client| client.ip))
+        .await?;
     Ok(start_session(&services, session))
 }
 
@@ -83,7 +79,7 @@ pub async fn login(username: String, password: String) -> Result<Authenticated, 
     let services = services()?;
     let session = services
         .accounts
-        .login(&username, &password, client_addr())
+        .login(&username, &password, client_addr().map(|client| client.ip))
         .await?;
     Ok(start_session(&services, session))
 }

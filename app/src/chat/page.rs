@@ -23,7 +23,7 @@ pub fn ChatPage() -> impl IntoView {
     });
     let session = use_session();
     let create = ServerAction::<CreateRoom>::new();
-    let rooms = Resource::new(move || create.version().get(), |_| list_rooms());
+    let rooms = Resource::new(move || create.version().get(), |_| list_rooms(None, None));
     let recent = Resource::new(
         move || room.get(),
         |name| async move {

@@ -14,11 +14,23 @@ pub mod rules;
 /// Most messages one `history` call returns.
 pub const HISTORY_MAX: u32 = 100;
 
-/// Every room, by name, with its last seq and member count.
+/// Most rooms one `list_rooms` call returns.
+pub const ROOMS_MAX: u32 = 500;
+
+/// Rooms by name with their last seq and member count: up to `limit` (≤ 500, default
+/// 500) whose names come after `after`. A full page means there may be more: ask again
+/// with `after` set to its last name.
 #[server(endpoint = "list_rooms")]
-pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
+pub async fn list_rooms(
+    #[server(default)] after: Option<String>,
+    #[server(default)] limit: Option<u32>,
+) -> Result<Vec<RoomSummary>, ApiError> {
     let (services, user) = crate::services::require_user().await?;
-    services.rooms.list_rooms(&user).await
+    let limit = limit.unwrap_or(ROOMS_MAX).clamp(1, ROOMS_MAX);
+    services
+        .rooms
+        .list_rooms(&user, after.as_deref().unwrap_or(""), limit)
+        .await
 }
 
 /// Creates a room (1–32 of a-z 0-9 -, unique) and makes the caller its first member.

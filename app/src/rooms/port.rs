@@ -12,7 +12,13 @@ use crate::{
 
 #[async_trait]
 pub trait RoomService: Send + Sync + 'static {
-    async fn list_rooms(&self, user: &User) -> Result<Vec<RoomSummary>, ApiError>;
+    /// Up to `limit` rooms whose names sort after `after`, by name.
+    async fn list_rooms(
+        &self,
+        user: &User,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, ApiError>;
     /// Checks `name` and `topic` against the rules, creates the room and makes `user`
     /// its first member.
     async fn create_room(

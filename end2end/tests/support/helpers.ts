@@ -1,4 +1,4 @@
-import { expect, type APIRequestContext, type Browser, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Browser, type BrowserContextOptions, type Page } from '@playwright/test';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -37,8 +37,14 @@ export async function api(request: APIRequestContext, base: string, token: strin
 }
 
 /** A browser context of its own, registered as a fresh user through the form, on `room`. */
-export async function personIn(browser: Browser, base: string, prefix: string, room: string) {
-  const context = await browser.newContext();
+export async function personIn(
+  browser: Browser,
+  base: string,
+  prefix: string,
+  room: string,
+  options: BrowserContextOptions = {},
+) {
+  const context = await browser.newContext(options);
   const page = await context.newPage();
   const name = uniqueName(prefix);
   await page.goto(`${base}/register`);

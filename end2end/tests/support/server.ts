@@ -22,15 +22,29 @@ export class OwnServer {
   readonly databaseUrl: string;
   private readonly flags: string[];
 
-  constructor(options: { databaseUrl?: string; flags?: string[] } = {}) {
+  private readonly tls: boolean;
+
+  /** `tls`: serve HTTPS with a self-signed certificate for 127.0.0.1 made now. */
+  constructor(options: { databaseUrl?: string; flags?: string[]; tls?: boolean } = {}) {
     this.port = freePort();
     this.dataDir = mkdtempSync(path.join(tmpdir(), 'banter-e2e-own-'));
     this.databaseUrl = options.databaseUrl ?? `sqlite://${this.dataDir}/own.db`;
     this.flags = options.flags ?? [];
+    this.tls = options.tls ?? false;
+    if (this.tls) {
+      const cert = path.join(this.dataDir, 'cert.pem');
+      const key = path.join(this.dataDir, 'key.pem');
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-keyout', key, '-out', cert,
+      ], { stdio: 'ignore' });
+      this.flags.push('--tls-cert', cert, '--tls-key', key);
+    }
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** Starts the server and resolves once it logs that it is listening. */
@@ -48,7 +62,7 @@ export class OwnServer {
       let output = '';
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('listening on http://')) resolve();
+        if (output.includes('listening on ')) resolve();
       };
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);

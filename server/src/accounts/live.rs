@@ -1,5 +1,6 @@
-//! The sessions that have WebSockets open, so that ending a session (log-out) closes
-//! its sockets at once instead of leaving them authenticated until they drop.
+//! The sessions that have WebSockets open, so that ending a session (log-out) or its
+//! expiry closes its sockets at once instead of leaving them authenticated until they
+//! drop.
 
 use std::{
     collections::HashMap,
@@ -20,14 +21,30 @@ pub struct LiveSessions {
 pub struct SessionEnd {
     digest: Digest,
     ended: watch::Receiver<bool>,
+    /// The session's expiry as it stood when the socket opened. Using the socket does
+    /// not extend it: a socket open that long reconnects, which authenticates afresh.
+    expires: tokio::time::Instant,
     sessions: LiveSessions,
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    LoggedOut,
+    Expired,
 }
 
 impl SessionEnd {
     /// Waits until the session is ended (never returns while it lives).
-    pub async fn ended(&mut self) {
-        if self.ended.wait_for(|ended| *ended).await.is_err() {
-            std::future::pending::<()>().await;
+    pub async fn ended(&mut self) -> Ended {
+        let expires = self.expires;
+        let ended = &mut self.ended;
+        // `false` when the sender is gone, which only happens once this entry is
+        // forgotten; then only expiry is left.
+        let logged_out = async move { ended.wait_for(|ended| *ended).await.is_ok() };
+        tokio::select! {
+            true = logged_out => Ended::LoggedOut,
+            () = tokio::time::sleep_until(expires) => Ended::Expired,
         }
     }
 }
@@ -50,8 +67,9 @@ impl LiveSessions {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a connection of the session whose token hashes to `digest`.
-    pub fn watch(&self, digest: Digest) -> SessionEnd {
+    /// Registers a connection of the session whose token hashes to `digest`, which
+    /// expires in `expires_in`.
+    pub fn watch(&self, digest: Digest, expires_in: std::time::Duration) -> SessionEnd {
         let ended = self
             .lock()
             .entry(digest)
@@ -60,6 +78,7 @@ impl LiveSessions {
         SessionEnd {
             digest,
             ended,
+            expires: tokio::time::Instant::now() + expires_in,
             sessions: self.clone(),
         }
     }
@@ -84,16 +103,26 @@ mod tests {
     #[tokio::test]
     async fn ending_a_session_ends_each_of_its_connections_only() {
         let sessions = LiveSessions::default();
-        let mut first = sessions.watch([1; 32]);
-        let mut second = sessions.watch([1; 32]);
-        let mut other = sessions.watch([2; 32]);
+        let day = std::time::Duration::from_secs(86_400);
+        let mut first = sessions.watch([1; 32], day);
+        let mut second = sessions.watch([1; 32], day);
+        let mut other = sessions.watch([2; 32], day);
         sessions.end(&[1; 32]);
-        first.ended().await;
-        second.ended().await;
+        assert_eq!(first.ended().await, Ended::LoggedOut);
+        assert_eq!(second.ended().await, Ended::LoggedOut);
         let still = tokio::time::timeout(std::time::Duration::from_millis(20), other.ended()).await;
         assert!(still.is_err(), "another session lives on");
         drop((first, second));
         drop(other);
         assert_eq!(sessions.len(), 0, "nothing kept for closed connections");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expiring_session_ends_its_connections() {
+        let sessions = LiveSessions::default();
+        let mut soon = sessions.watch([3; 32], std::time::Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        assert_eq!(soon.ended().await, Ended::Expired);
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(5));
     }
 }

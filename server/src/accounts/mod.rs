@@ -12,7 +12,7 @@ use app::{
 };
 use async_trait::async_trait;
 
-use crate::{db::Db, error::internal};
+use crate::{client, db::Db, error::internal};
 
 /// Sessions with sockets open, to close them when the session ends.
 pub mod live;
@@ -32,6 +32,8 @@ use throttle::Throttle;
 const FAILURES_PER_USERNAME: usize = 5;
 const FAILURES_PER_ADDRESS: usize = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Sign-ups are counted over this window, per address and for the whole server.
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
 /// Sessions record their use at most this often, so that reads do not all turn into writes.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
@@ -53,33 +55,76 @@ fn hashing_failed(context: &str, error: password::PasswordError) -> ApiError {
     }
 }
 
+/// The operator's settings for accounts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a session lives without use; each use extends it.
+    pub session_lifetime: Duration,
+    /// How long a session lives at most, however often it is used.
+    pub session_max_age: Duration,
+    /// Password hashes run at once (see [`password::HashPool`]).
+    pub hashing: usize,
+    /// Sign-ups per client address, and for the whole server, per [`SIGNUP_WINDOW`].
+    pub signups_per_address: usize,
+    pub signups: usize,
+}
+
+/// A session's expiry when used `now`: the sliding lifetime from now, but never past
+/// its absolute end (`max_age` after it was created).
+fn expiry(created_at: i64, now: i64, lifetime: Duration, max_age: Duration) -> i64 {
+    let sliding = now + lifetime.as_millis() as i64;
+    sliding.min(created_at + max_age.as_millis() as i64)
+}
+
 pub struct Accounts {
     db: Db,
     session_lifetime: Duration,
+    session_max_age: Duration,
     by_username: Throttle,
     by_address: Throttle,
+    signups_by_address: Throttle,
+    signups: Throttle,
     hashing: password::HashPool,
     live: live::LiveSessions,
 }
 
 impl Accounts {
-    /// `hashing` bounds the password hashes run at once (see [`password::HashPool`]).
-    pub fn new(db: Db, session_lifetime: Duration, hashing: usize) -> Self {
+    pub fn new(db: Db, settings: &Settings) -> Self {
         Accounts {
             db,
-            session_lifetime,
-            hashing: password::HashPool::new(hashing),
+            session_lifetime: settings.session_lifetime,
+            session_max_age: settings.session_max_age,
+            hashing: password::HashPool::new(settings.hashing),
             live: live::LiveSessions::default(),
             by_username: Throttle::new(FAILURES_PER_USERNAME, FAILURE_WINDOW),
             by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
+            signups_by_address: Throttle::new(settings.signups_per_address, SIGNUP_WINDOW),
+            signups: Throttle::new(settings.signups, SIGNUP_WINDOW),
         }
+    }
+
+    /// Forgets stale throttle keys; the server runs it every minute.
+    pub fn sweep_throttles(&self) {
+        let now = Instant::now();
+        for throttle in [
+            &self.by_username,
+            &self.by_address,
+            &self.signups_by_address,
+            &self.signups,
+        ] {
+            throttle.sweep(now);
+        }
+    }
+
+    fn expiry(&self, created_at: i64, now: i64) -> i64 {
+        expiry(created_at, now, self.session_lifetime, self.session_max_age)
     }
 
     async fn start_session(&self, user: User) -> Result<NewSession, ApiError> {
         let token =
             token::generate().map_err(|e| internal("no randomness for a session token", e))?;
         let now = now_ms();
-        let expires_at = now + self.session_lifetime.as_millis() as i64;
+        let expires_at = self.expiry(now, now);
         store::insert_session(&self.db, &token::digest(&token), user.id, now, expires_at)
             .await
             .map_err(|e| internal("storing a session failed", e))?;
@@ -90,24 +135,55 @@ impl Accounts {
         })
     }
 
-    /// Counts a log-in attempt against every key before the password is checked (see
-    /// [`Throttle::try_count`]); refused when any key has used up its attempts.
-    /// What a WebSocket of the session with `token` holds, to learn that the session
-    /// ended (a log-out here) and close.
-    pub fn session_end(&self, token: &str) -> live::SessionEnd {
-        self.live.watch(token::digest(token))
+    /// What a WebSocket of the session with `token`, which expires at `expires_at`,
+    /// holds to learn that the session ended (a log-out here, or its expiry) and close.
+    pub fn session_end(&self, token: &str, expires_at: i64) -> live::SessionEnd {
+        let left = u64::try_from(expires_at - now_ms()).unwrap_or(0);
+        self.live
+            .watch(token::digest(token), Duration::from_millis(left))
     }
 
-    fn count_attempt(&self, keys: &[(&Throttle, String)], now: Instant) -> Result<(), ApiError> {
+    /// The user of a live session and the session's expiry (ms since the epoch),
+    /// extending it when it was last used a while ago.
+    pub async fn session(&self, token: &str) -> Result<Option<(User, i64)>, ApiError> {
+        let digest = token::digest(token);
+        let Some(session) = store::session(&self.db, &digest)
+            .await
+            .map_err(|e| internal("looking up a session failed", e))?
+        else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if session.expires_at <= now {
+            store::delete_session(&self.db, &digest)
+                .await
+                .map_err(|e| internal("removing an expired session failed", e))?;
+            return Ok(None);
+        }
+        let mut expires_at = session.expires_at;
+        if now - session.last_seen_at >= TOUCH_INTERVAL_MS {
+            expires_at = self.expiry(session.created_at, now);
+            store::touch_session(&self.db, session.id, now, expires_at)
+                .await
+                .map_err(|e| internal("refreshing a session failed", e))?;
+        }
+        let user = User {
+            id: session.user_id,
+            username: session.username,
+        };
+        Ok(Some((user, expires_at)))
+    }
+
+    /// Counts an attempt against every key, or against none if one has used up its
+    /// attempts (then `Err(wait)`); before the slow part (the password hash), so that
+    /// attempts in parallel cannot all pass (see [`Throttle::try_count`]).
+    fn count_attempt(keys: &[(&Throttle, String)], now: Instant) -> Result<(), Duration> {
         for (i, (throttle, key)) in keys.iter().enumerate() {
             if let Err(wait) = throttle.try_count(key, now) {
                 for (counted, key) in &keys[..i] {
                     counted.undo(key, now);
                 }
-                return Err(ApiError::RateLimited(format!(
-                    "Too many failed log-in attempts. Try again in {} s.",
-                    wait.as_secs().max(1)
-                )));
+                return Err(wait);
             }
         }
         Ok(())
@@ -116,7 +192,21 @@ impl Accounts {
 
 #[async_trait]
 impl AccountService for Accounts {
-    async fn register(&self, username: &str, password: &str) -> Result<NewSession, ApiError> {
+    async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<NewSession, ApiError> {
+        // Every sign-up costs a hash and a row: counted, whatever becomes of it.
+        let mut keys = vec![(&self.signups, String::new())];
+        keys.extend(client.map(|ip| (&self.signups_by_address, client::address_key(ip))));
+        Self::count_attempt(&keys, Instant::now()).map_err(|wait| {
+            ApiError::RateLimited(format!(
+                "Too many new accounts from here. Try again in {} min.",
+                wait.as_secs().div_ceil(60).max(1)
+            ))
+        })?;
         let hash = self
             .hashing
             .hash(password.to_string())
@@ -146,9 +236,15 @@ impl AccountService for Accounts {
         client: Option<IpAddr>,
     ) -> Result<NewSession, ApiError> {
         let mut keys = vec![(&self.by_username, username.to_string())];
-        keys.extend(client.map(|ip| (&self.by_address, ip.to_string())));
+        keys.extend(client.map(|ip| (&self.by_address, client::address_key(ip))));
         let now = Instant::now();
-        self.count_attempt(&keys, now)?;
+        Self::count_attempt(&keys, now).map_err(|wait| {
+            crate::monitoring::login_failed();
+            ApiError::RateLimited(format!(
+                "Too many failed log-in attempts. Try again in {} s.",
+                wait.as_secs().max(1)
+            ))
+        })?;
 
         let found = store::credentials(&self.db, username)
             .await
@@ -182,7 +278,10 @@ impl AccountService for Accounts {
                 .await
             }
             // The attempt stays counted.
-            _ => Err(ApiError::wrong_credentials()),
+            _ => {
+                crate::monitoring::login_failed();
+                Err(ApiError::wrong_credentials())
+            }
         }
     }
 
@@ -196,29 +295,23 @@ impl AccountService for Accounts {
     }
 
     async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
-        let digest = token::digest(token);
-        let Some(session) = store::session(&self.db, &digest)
-            .await
-            .map_err(|e| internal("looking up a session failed", e))?
-        else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        if session.expires_at <= now {
-            store::delete_session(&self.db, &digest)
-                .await
-                .map_err(|e| internal("removing an expired session failed", e))?;
-            return Ok(None);
-        }
-        if now - session.last_seen_at >= TOUCH_INTERVAL_MS {
-            let expires_at = now + self.session_lifetime.as_millis() as i64;
-            store::touch_session(&self.db, session.id, now, expires_at)
-                .await
-                .map_err(|e| internal("refreshing a session failed", e))?;
-        }
-        Ok(Some(User {
-            id: session.user_id,
-            username: session.username,
-        }))
+        Ok(self.session(token).await?.map(|(user, _)| user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn use_extends_a_session_up_to_its_absolute_end() {
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        let (lifetime, max_age) = (days(30), days(90));
+        assert_eq!(expiry(0, 0, lifetime, max_age), 30 * DAY);
+        assert_eq!(expiry(0, 50 * DAY, lifetime, max_age), 80 * DAY);
+        assert_eq!(expiry(0, 70 * DAY, lifetime, max_age), 90 * DAY, "capped");
+        assert_eq!(expiry(0, 89 * DAY, lifetime, max_age), 90 * DAY);
     }
 }

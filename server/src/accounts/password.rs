@@ -43,13 +43,10 @@ impl HashPool {
 
     /// A PHC string (`$argon2id$v=19$…`) for `password`.
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let slot = self
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| PasswordError::Busy)?;
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| busy())?;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
+            let _running = crate::monitoring::HashingGauge::start();
             hash_now(&password)
         })
         .await?
@@ -61,9 +58,15 @@ impl HashPool {
         password: String,
         stored: Option<String>,
     ) -> Result<bool, PasswordError> {
-        let _slot = self.slots.try_acquire().map_err(|_| PasswordError::Busy)?;
+        let _slot = self.slots.try_acquire().map_err(|_| busy())?;
+        let _running = crate::monitoring::HashingGauge::start();
         verify(password, stored).await
     }
+}
+
+fn busy() -> PasswordError {
+    crate::monitoring::hashing_refused();
+    PasswordError::Busy
 }
 
 /// Argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's baseline).

@@ -1,7 +1,10 @@
 //! The SQL behind accounts and sessions. Both dialects share every statement except
 //! reading back an inserted id.
 
-use crate::{db::Db, insert_id, with_pool};
+use crate::{
+    db::{Db, Dialect},
+    insert_id, with_pool,
+};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Credentials {
@@ -15,6 +18,7 @@ pub struct SessionRow {
     pub id: i64,
     pub user_id: i64,
     pub username: String,
+    pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
 }
@@ -35,12 +39,23 @@ pub async fn insert_user(
     ))
 }
 
+/// The account named exactly `username`, byte for byte. MySQL's column collation
+/// (`utf8mb4_unicode_ci`) would also match `ALICE` or `alicé` to `alice`; the second,
+/// binary comparison rules those out while the first still finds the row by index.
+/// (A `utf8mb4_bin` column would do it too, but sqlx then reads the name as bytes.)
 pub async fn credentials(db: &Db, username: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    // SQLite's NOCASE column folds ASCII case only, and names are stored lower-case.
+    let exactly = match db.dialect() {
+        Dialect::MySql => " AND username = CAST(? AS BINARY)",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!("SELECT id, username, password_hash FROM users WHERE username = ?{exactly}");
     with_pool!(db, pool => {
-        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(pool)
-            .await
+        let mut query = sqlx::query_as(&sql).bind(username);
+        if !exactly.is_empty() {
+            query = query.bind(username);
+        }
+        query.fetch_optional(pool).await
     })
 }
 
@@ -70,7 +85,7 @@ pub async fn insert_session(
 pub async fn session(db: &Db, token_hash: &[u8]) -> Result<Option<SessionRow>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT s.id, s.user_id, u.username, s.last_seen_at, s.expires_at \
+            "SELECT s.id, s.user_id, u.username, s.created_at, s.last_seen_at, s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
         )
         .bind(token_hash)

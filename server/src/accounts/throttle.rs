@@ -1,4 +1,5 @@
-//! Counting failed log-ins per key (a username, a client address) in a sliding window.
+//! Counting attempts per key (a username, a client address, the whole server) in a
+//! sliding window: log-in failures and sign-ups.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -6,13 +7,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Past this many tracked keys, stale ones are swept on the next attempt, so an
-/// attacker spraying usernames cannot grow the map without bound.
-const SWEEP_ABOVE: usize = 10_000;
+/// Keys tracked at most. Stale keys are swept on a timer ([`Throttle::sweep`]); an
+/// attacker spraying fresh usernames faster than they go stale meets this cap, and
+/// then attempts under new keys are refused until the sweep frees room (memory stays
+/// bounded: about 16 MiB at the cap). Keys already tracked are unaffected.
+pub const MAX_KEYS: usize = 100_000;
 
 pub struct Throttle {
     limit: usize,
     window: Duration,
+    max_keys: usize,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
@@ -20,9 +24,14 @@ impl Throttle {
     /// Allows `limit` failures per `window`; the next attempt is refused until the
     /// oldest of them leaves the window.
     pub fn new(limit: usize, window: Duration) -> Self {
+        Self::with_max_keys(limit, window, MAX_KEYS)
+    }
+
+    fn with_max_keys(limit: usize, window: Duration, max_keys: usize) -> Self {
         Throttle {
             limit,
             window,
+            max_keys,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -40,7 +49,9 @@ impl Throttle {
     /// them is counted. A successful attempt takes its count back with [`Throttle::undo`].
     pub fn try_count(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut failures = self.lock();
-        self.sweep_if_large(&mut failures, now);
+        if !failures.contains_key(key) && failures.len() >= self.max_keys {
+            return Err(self.window);
+        }
         let times = failures.entry(key.to_string()).or_default();
         while times
             .front()
@@ -56,15 +67,14 @@ impl Throttle {
         Ok(())
     }
 
-    fn sweep_if_large(&self, failures: &mut HashMap<String, VecDeque<Instant>>, now: Instant) {
-        if failures.len() > SWEEP_ABOVE {
-            let window = self.window;
-            failures.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|&t| now.duration_since(t) < window)
-            });
-        }
+    /// Forgets the keys with no attempt left in the window; run on a timer.
+    pub fn sweep(&self, now: Instant) {
+        let window = self.window;
+        self.lock().retain(|_, times| {
+            times
+                .back()
+                .is_some_and(|&t| now.duration_since(t) < window)
+        });
     }
 
     /// Takes back one attempt counted at `at` (it succeeded).
@@ -135,13 +145,32 @@ mod tests {
     }
 
     #[test]
-    fn stale_keys_are_swept_when_many() {
+    fn the_sweep_forgets_stale_keys_only() {
         let throttle = Throttle::new(1, MINUTE);
         let then = Instant::now();
-        for i in 0..=SWEEP_ABOVE {
+        for i in 0..100 {
             assert!(throttle.try_count(&format!("user{i}"), then).is_ok());
         }
-        assert!(throttle.try_count("fresh", then + 2 * MINUTE).is_ok());
-        assert_eq!(throttle.lock().len(), 1);
+        assert!(throttle.try_count("fresh", then + MINUTE).is_ok());
+        throttle.sweep(then + MINUTE);
+        assert_eq!(throttle.lock().len(), 1, "only the fresh key is left");
+        assert!(throttle.try_count("fresh", then + MINUTE).is_err());
+    }
+
+    #[test]
+    fn beyond_the_key_cap_new_keys_wait_for_the_sweep() {
+        let throttle = Throttle::with_max_keys(5, MINUTE, 3);
+        let then = Instant::now();
+        for key in ["a", "b", "c"] {
+            assert!(throttle.try_count(key, then).is_ok());
+        }
+        assert_eq!(throttle.try_count("d", then), Err(MINUTE), "map full");
+        assert!(
+            throttle.try_count("a", then).is_ok(),
+            "known keys still count"
+        );
+        assert_eq!(throttle.lock().len(), 3);
+        throttle.sweep(then + MINUTE);
+        assert!(throttle.try_count("d", then + MINUTE).is_ok());
     }
 }

@@ -37,7 +37,7 @@ mod hub;
 /// Deciding each change of a batch against what is stored.
 pub mod plan;
 /// Token buckets per user.
-mod rate;
+pub mod rate;
 /// Why the chat refused something.
 pub mod refusal;
 /// Reading a room's log as members receive it.
@@ -314,8 +314,13 @@ impl Chat {
 
 #[async_trait]
 impl RoomService for Chat {
-    async fn list_rooms(&self, _user: &User) -> Result<Vec<RoomSummary>, ApiError> {
-        let rooms = store::list_rooms(&self.db)
+    async fn list_rooms(
+        &self,
+        _user: &User,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<RoomSummary>, ApiError> {
+        let rooms = store::list_rooms(&self.db, after, limit)
             .await
             .map_err(|e| internal("listing rooms failed", e))?;
         Ok(rooms

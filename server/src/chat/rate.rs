@@ -1,10 +1,38 @@
-//! Token buckets per user: how fast someone may do a thing, with a burst above that.
+//! Token buckets: how fast someone may do a thing, with a burst above that.
 
 use std::{collections::HashMap, time::Instant};
 
-struct Bucket {
+/// One token bucket, refilled at `rate` tokens a second up to `burst`.
+pub struct Bucket {
+    rate: f64,
+    burst: f64,
     tokens: f64,
     at: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Takes one token; `false` when the bucket is empty.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// One bucket per user id, refilled at `rate` tokens a second up to `burst`.
@@ -26,19 +54,10 @@ impl Buckets {
     /// Takes one token from `user_id`'s bucket; `false` when it is empty.
     pub fn allow(&mut self, user_id: i64, now: Instant) -> bool {
         let (rate, burst) = (self.rate, self.burst);
-        let bucket = self.buckets.entry(user_id).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * rate;
-        bucket.tokens = (bucket.tokens + refill).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.buckets
+            .entry(user_id)
+            .or_insert_with(|| Bucket::new(rate, burst, now))
+            .allow(now)
     }
 }
 

@@ -57,13 +57,16 @@ pub async fn last_seqs(db: &Db, room_ids: &[i64]) -> Result<Vec<(i64, i64)>, sql
     })
 }
 
-pub async fn list_rooms(db: &Db) -> Result<Vec<RoomListing>, sqlx::Error> {
+/// Up to `limit` rooms whose names sort after `after` (by the unique index on names).
+pub async fn list_rooms(db: &Db, after: &str, limit: u32) -> Result<Vec<RoomListing>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
             "SELECT r.name, r.topic, r.last_seq, \
                     (SELECT COUNT(*) FROM room_members rm WHERE rm.room_id = r.id) AS members \
-             FROM rooms r ORDER BY r.name",
+             FROM rooms r WHERE r.name > ? ORDER BY r.name LIMIT ?",
         )
+        .bind(after)
+        .bind(limit)
         .fetch_all(pool)
         .await
     })

@@ -125,8 +125,14 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
         .map(|request| (request.submission, request.reply))
         .unzip();
     let now = now_ms();
+    let started = Instant::now();
     match store_with_retries(db, &submissions, now).await {
         Ok(decisions) => {
+            let stored = decisions
+                .iter()
+                .filter(|d| matches!(d, Decision::New { .. }))
+                .count();
+            crate::monitoring::committed(submissions.len(), stored, started.elapsed());
             // Publish in input order: within a room that is seq order.
             let mut stored = Vec::new();
             for (submission, decision) in submissions.iter().zip(&decisions) {

@@ -23,11 +23,13 @@ use tokio_stream::{
 
 use super::{
     cursor::{Cursor, Place},
+    limits::Limits,
     outbox::Outbox,
 };
 use crate::{
-    accounts::live::SessionEnd,
-    chat::{refusal::Refusal, Chat, Event, Joining, Presence, RoomRef},
+    accounts::live::{Ended, SessionEnd},
+    chat::{rate::Bucket, refusal::Refusal, Chat, Event, Joining, Presence, RoomRef},
+    monitoring,
 };
 
 /// How long a closing connection may take to write what it still has queued.
@@ -59,6 +61,7 @@ struct Joined {
     cursor: Cursor,
     /// Keeps the user present in the room while the connection is in it.
     _presence: Presence,
+    _gauge: monitoring::JoinedGauge,
 }
 
 struct Connection {
@@ -68,26 +71,38 @@ struct Connection {
     joined: HashMap<String, Joined>,
     /// How long the socket may take nothing of what is queued for it.
     write_deadline: Duration,
+    max_rooms: usize,
+    /// Frames of every kind the client may send; each refused one counts a strike.
+    frames: Bucket,
+    strikes: f64,
+    strikes_allowed: f64,
     /// Resolves when the session the socket was opened with ends.
     session: SessionEnd,
+    deliveries: metrics::Counter,
 }
 
 pub async fn run(
     socket: WebSocket,
     user: User,
     chat: Arc<Chat>,
-    write_deadline: Duration,
+    limits: Limits,
     session: SessionEnd,
 ) {
     let (sink, stream) = socket.split();
     tracing::debug!(user = %user.username, "connected");
+    let (rate, burst) = limits.frames;
     let mut connection = Connection {
         user,
         chat,
         out: Outbox::new(sink),
         joined: HashMap::new(),
-        write_deadline,
+        write_deadline: limits.write_deadline,
+        max_rooms: limits.max_rooms,
+        frames: Bucket::new(rate, burst, std::time::Instant::now()),
+        strikes: 0.0,
+        strikes_allowed: burst,
         session,
+        deliveries: monitoring::deliveries(),
     };
     let end = connection.read_loop(stream).await;
     // Leave every room now, not after the goodbye has been written.
@@ -154,6 +169,9 @@ impl Connection {
                     Some(Ok(message)) => {
                         silence.as_mut().reset(Instant::now() + SILENCE_LIMIT);
                         match message {
+                            Message::Text(_) | Message::Binary(_) if !self.frame_allowed() => {
+                                self.refuse_flood().await
+                            }
                             Message::Text(text) => self.on_text(&text, &mut feeds, &mut acking).await,
                             Message::Binary(_) => self.refuse(ErrorCode::BadFrame, "Frames are JSON text, not binary.").await,
                             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(()),
@@ -181,7 +199,10 @@ impl Connection {
                     }
                 }
                 _ = stopping.changed() => Err(End::Close(CLOSE_GOING_AWAY, "server restarting")),
-                () = self.session.ended() => Err(End::Close(CLOSE_POLICY, "logged out")),
+                ended = self.session.ended() => Err(End::Close(CLOSE_POLICY, match ended {
+                    Ended::LoggedOut => "logged out",
+                    Ended::Expired => "session expired",
+                })),
             };
             if let Err(end) = step {
                 return end;
@@ -202,11 +223,37 @@ impl Connection {
         Ok(())
     }
 
+    /// Takes a token for a frame from the client. Refused frames add a strike; a
+    /// frame's token, when there is one, takes a strike back.
+    fn frame_allowed(&mut self) -> bool {
+        if self.frames.allow(std::time::Instant::now()) {
+            self.strikes = (self.strikes - 1.0).max(0.0);
+            true
+        } else {
+            self.strikes += 1.0;
+            false
+        }
+    }
+
+    /// Answers a frame over the rate with `rate_limited`; a client that keeps sending
+    /// regardless (a burst's worth of refusals unheeded) is cut off.
+    async fn refuse_flood(&mut self) -> Result<(), End> {
+        if self.strikes > self.strikes_allowed {
+            return Err(End::Close(CLOSE_POLICY, "too many frames"));
+        }
+        self.refuse(
+            ErrorCode::RateLimited,
+            "Too many frames; slow down and retry.",
+        )
+        .await
+    }
+
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
         self.queue(Message::Text(Event::encode(frame))).await
     }
 
     async fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
+        monitoring::refused(code.as_str());
         self.send(&ServerFrame::error(code, message)).await
     }
 
@@ -216,6 +263,7 @@ impl Connection {
         room: Option<&str>,
         client_id: Option<&str>,
     ) -> Result<(), End> {
+        monitoring::refused(refusal.code.as_str());
         self.send(&ServerFrame::Error {
             code: refusal.code,
             message: refusal.message,
@@ -267,6 +315,16 @@ impl Connection {
         since: Option<i64>,
         feeds: &mut Feeds,
     ) -> Result<(), End> {
+        if self.joined.len() >= self.max_rooms && !self.joined.contains_key(&name) {
+            let refusal = Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "A connection may be in {} rooms at once; leave one first.",
+                    self.max_rooms
+                ),
+            );
+            return self.refuse_about(refusal, Some(&name), None).await;
+        }
         let Joining {
             room,
             presence,
@@ -289,6 +347,7 @@ impl Connection {
                 room,
                 cursor: Cursor::after(start),
                 _presence: presence,
+                _gauge: monitoring::JoinedGauge::join(),
             },
         );
         self.send(&joined).await?;
@@ -331,6 +390,7 @@ impl Connection {
                 continue;
             }
             joined.cursor.advance(seq);
+            self.deliveries.increment(1);
             self.queue(Message::Text(event.frame)).await?;
         }
         Ok(())
@@ -372,6 +432,7 @@ impl Connection {
                     Place::Sent => Ok(()),
                     Place::Next => {
                         joined.cursor.advance(seq);
+                        self.deliveries.increment(1);
                         self.queue(Message::Text(frame)).await
                     }
                     Place::Gap => {
@@ -388,6 +449,7 @@ impl Connection {
             }
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");
+                monitoring::resynced();
                 self.catch_up(room).await
             }
         }

@@ -169,6 +169,10 @@ impl TestServer {
             .args(flags)
             .env("BANTER_LOG", "info")
             .env("NO_COLOR", "1")
+            // Tests sign many users up from one address; the sign-up limits have
+            // their own tests, which set them by flag.
+            .env("BANTER_REGISTRATIONS_PER_ADDRESS", "1000000")
+            .env("BANTER_REGISTRATIONS", "1000000")
             .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -186,10 +190,13 @@ impl TestServer {
             let addr_tx = addr_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr: String =
-                            rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                        let _ = addr_tx.send(addr);
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        // Text logs end the URL with the line, JSON logs with a quote.
+                        let url: String = rest
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '"')
+                            .collect();
+                        let _ = addr_tx.send(url);
                     }
                     let mut log = log.lock().unwrap();
                     log.push_str(&line);
@@ -200,9 +207,9 @@ impl TestServer {
         drop(addr_tx);
 
         match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(TestServer {
+            Ok(base_url) => Ok(TestServer {
                 child,
-                base_url: format!("http://{addr}"),
+                base_url,
                 log,
             }),
             Err(_) => {
@@ -259,6 +266,8 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+pub mod cut_proxy;
 pub mod nginx;
 pub mod redis;
+pub mod tls;
 pub mod ws;

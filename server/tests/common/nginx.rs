@@ -1,5 +1,5 @@
-//! A private nginx in front of test servers, configured as docs/deploy.md says (minus
-//! TLS), on a free port.
+//! A private nginx in front of test servers, configured as docs/deploy.md says, on a
+//! free port: terminating TLS with a test certificate, or plain HTTP.
 
 use std::{
     net::TcpListener,
@@ -10,6 +10,7 @@ use std::{
 
 pub struct Nginx {
     pub port: u16,
+    tls: bool,
     dir: PathBuf,
     child: Child,
 }
@@ -17,6 +18,11 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx proxying `/` and the `/ws` upgrade to `upstreams` (host:port).
     pub fn start(upstreams: &[String]) -> Nginx {
+        Nginx::start_with(upstreams, None)
+    }
+
+    /// [`Nginx::start`], serving HTTPS with `cert` when given.
+    pub fn start_with(upstreams: &[String], cert: Option<&super::tls::TestCert>) -> Nginx {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -29,6 +35,15 @@ impl Nginx {
             .map(|upstream| format!("        server {upstream} max_fails=3 fail_timeout=10s;\n"))
             .collect();
         let d = dir.display();
+        let listen = match cert {
+            Some(cert) => format!(
+                "listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        \
+                 ssl_certificate_key {};\n        ssl_protocols TLSv1.2 TLSv1.3;",
+                cert.cert_path.display(),
+                cert.key_path.display()
+            ),
+            None => format!("listen 127.0.0.1:{port};"),
+        };
         let config = format!(
             r#"
 user root;
@@ -54,7 +69,7 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{port};
+        {listen}
 
         location / {{
             proxy_pass http://banter;
@@ -101,11 +116,17 @@ http {{
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Nginx { port, dir, child }
+        Nginx {
+            port,
+            tls: cert.is_some(),
+            dir,
+            child,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 

@@ -68,15 +68,33 @@ impl Client {
 
     /// [`Client::connect`] to the server (or proxy) at `base_url`.
     pub async fn connect_to(base_url: &str, token: &str) -> Client {
-        let url = format!("{base_url}/ws").replacen("http://", "ws://", 1);
+        Client::connect_via(base_url, token, None).await
+    }
+
+    /// [`Client::connect_to`] an `https://` or `http://` base URL, with TLS set up by
+    /// `connector` (a test's own certificate authority).
+    pub async fn connect_via(
+        base_url: &str,
+        token: &str,
+        connector: Option<tokio_tungstenite::Connector>,
+    ) -> Client {
+        let url = format!("{base_url}/ws")
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
             "authorization",
             HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
         );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("upgrade refused");
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector)
+                .await
+                .expect("upgrade refused");
+        Client::greeted(socket).await
+    }
+
+    /// A client on an upgraded `socket`, once its `hello` is read.
+    pub async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         let mut client = Client {
             socket,
             username: String::new(),
