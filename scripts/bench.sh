@@ -18,6 +18,9 @@
 # the one server CPU, sharing the database and a private redis-server; members and
 # senders are spread over the nodes. --redis-outage AT,FOR kills that redis-server AT
 # seconds after the scenario starts and starts it again FOR seconds later.
+# --server-cpu PERCENT caps the server processes to that share of their one CPU (a
+# cgroup v1 CPU quota), so that one generator core can offer the server more than it
+# can take: how the overload runs in docs/benchmarks.md are made.
 # MariaDB/MySQL is reached at $BENCH_MYSQL (default mysql://root@127.0.0.1:3306).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +29,13 @@ source scripts/local-server.sh
 
 scenario=${1:?usage: scripts/bench.sh ingest|fanout|connections [--db sqlite|mysql] [flags]}
 shift
-db=sqlite nodes=1 outage=
-while [[ "${1:-}" == --db || "${1:-}" == --nodes || "${1:-}" == --redis-outage ]]; do
+db=sqlite nodes=1 outage= server_cpu=
+while [[ "${1:-}" =~ ^--(db|nodes|redis-outage|server-cpu)$ ]]; do
   case $1 in
     --db) db=${2:?--db takes sqlite or mysql} ;;
     --nodes) nodes=${2:?--nodes takes a count} ;;
     --redis-outage) outage=${2:?--redis-outage takes AT,FOR seconds} ;;
+    --server-cpu) server_cpu=${2:?--server-cpu takes a percentage} ;;
   esac
   shift 2
 done
@@ -68,11 +72,13 @@ start_redis() {
   echo $! >"$work/redis.pid"
   until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
 }
+quota_group=/sys/fs/cgroup/cpu/banter-bench-$$
 cleanup() {
   [[ -n $outage_pid ]] && kill "$outage_pid" 2>/dev/null
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null
   [[ $db == mysql ]] && mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $database"
+  [[ -d $quota_group ]] && rmdir "$quota_group" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -100,9 +106,18 @@ for ((n = 0; n < nodes; n++)); do
   await_server "http://127.0.0.1:$port" "${pids[-1]}" "$work/server$n.log"
 done
 server_pid=${pids[0]}
+if [[ -n $server_cpu ]]; then
+  mkdir -p "$quota_group"
+  echo 100000 >"$quota_group/cpu.cfs_period_us"
+  echo $((server_cpu * 1000)) >"$quota_group/cpu.cfs_quota_us"
+  for pid in "${pids[@]}"; do
+    for task in /proc/"$pid"/task/*; do echo "${task##*/}" >"$quota_group/tasks"; done
+  done
+fi
 
 echo "bench: $(date -u +%FT%TZ), $cores cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $db," \
-  "$nodes server process(es) pinned to ${pin_server[*]:-nothing}, generator to ${pin_load[*]:-nothing}"
+  "$nodes server process(es) pinned to ${pin_server[*]:-nothing}${server_cpu:+ capped at $server_cpu % of it}," \
+  "generator to ${pin_load[*]:-nothing}"
 if [[ -n $outage ]]; then
   (
     sleep "${outage%,*}"

@@ -34,7 +34,11 @@ struct Step {
     latency: Histogram<u64>,
     lost: u64,
     duplicated: u64,
+    /// Posts the server refused (`rate_limited`: shed because the room was too busy).
     refused: u64,
+    /// Seconds from the last post sent to the last delivery anywhere: how long members
+    /// took to catch up once the load ended.
+    drain: f64,
     /// Per node: CPU seconds used, and deliveries made to its members.
     server_cpu: Vec<Option<f64>>,
     node_deliveries: Vec<u64>,
@@ -72,7 +76,7 @@ pub async fn run(urls: &[String], args: Args) -> bool {
         client::create_room(&http, url, &owner, &room).await;
         let step = step(urls, &args, &tokens, &room, i, rate).await;
         println!(
-            "fanout: {:.0} deliveries/s to {} members at {} posts/s, send→receive p50 {:.1} ms p99 {:.1} ms p99.9 {:.1} ms, lost {}, duplicated {}",
+            "fanout: {:.0} deliveries/s to {} members at {} posts/s, send→receive p50 {:.1} ms p99 {:.1} ms p99.9 {:.1} ms, lost {}, duplicated {}, refused {}, caught up {:.1} s after the last post",
             step.deliveries_per_second,
             args.members,
             rate,
@@ -81,6 +85,8 @@ pub async fn run(urls: &[String], args: Args) -> bool {
             report::ms(&step.latency, 0.999),
             step.lost,
             step.duplicated,
+            step.refused,
+            step.drain,
         );
         steps.push(step);
     }
@@ -96,6 +102,8 @@ pub async fn run(urls: &[String], args: Args) -> bool {
                 format!("{:.1}", report::ms(&s.latency, 0.999)),
                 s.lost.to_string(),
                 s.duplicated.to_string(),
+                s.refused.to_string(),
+                format!("{:.1}", s.drain),
                 s.per_node(|cpu, deliveries| {
                     format!("{:.2} µs", cpu * 1e6 / deliveries.max(1) as f64)
                 }),
@@ -117,6 +125,8 @@ pub async fn run(urls: &[String], args: Args) -> bool {
             "p99.9 ms",
             "lost",
             "duplicated",
+            "refused",
+            "caught up s",
             "server CPU per delivery",
             "server CPU",
             "generator CPU",
@@ -125,7 +135,10 @@ pub async fn run(urls: &[String], args: Args) -> bool {
     );
     let refused: u64 = steps.iter().map(|s| s.refused).sum();
     if refused > 0 {
-        eprintln!("fanout: the server refused {refused} posts (is the flood guard lifted?)");
+        eprintln!(
+            "fanout: the server refused {refused} posts (shed because the room was too busy, \
+             or the flood guard is not lifted)"
+        );
     }
     steps.iter().all(|s| s.lost + s.duplicated == 0)
 }
@@ -205,6 +218,8 @@ async fn step(
         by_node: vec![0; urls.len()],
     }));
 
+    // What each member must receive; lowered by the posts refused once they are known.
+    let (target_tx, target_rx) = tokio::sync::watch::channel(expected);
     let mut members = Vec::new();
     for m in 0..args.members {
         let node = m % urls.len();
@@ -213,6 +228,7 @@ async fn step(
             .expect("member connects");
         client::join(&mut socket, room).await;
         let tally = tally.clone();
+        let mut target = target_rx.clone();
         members.push(tokio::spawn(async move {
             let mut seen = Seen::new(senders, per_sender * seconds);
             let mut duplicated = 0;
@@ -221,10 +237,14 @@ async fn step(
             // Long enough for any honest delay; a member that hears nothing this long
             // has lost the rest.
             let idle = Duration::from_secs(10);
-            while seen.count < expected {
-                let Ok(Some(text)) =
-                    tokio::time::timeout(idle, client::next_text(&mut socket)).await
-                else {
+            // Until every stored post is in: all sent, less those the server refused
+            // (known once every sender has its answers).
+            while seen.count < (*target.borrow()).min(expected) {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(idle, client::next_text(&mut socket)) => next,
+                    _ = target.changed() => continue,
+                };
+                let Ok(Some(text)) = next else {
                     break;
                 };
                 let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
@@ -257,7 +277,7 @@ async fn step(
             tally.duplicated += duplicated;
             tally.delivered += seen.count;
             tally.by_node[node] += seen.count;
-            tally.lost += expected.saturating_sub(seen.count);
+            tally.lost += (*target.borrow()).min(expected).saturating_sub(seen.count);
             last
         }));
     }
@@ -288,24 +308,34 @@ async fn step(
     for (s, socket) in sockets.into_iter().enumerate() {
         let (mut write, mut read) = socket.split();
         let (room, seconds) = (room.to_string(), args.seconds);
-        // Acks are read so the server never waits on this socket; refusals are counted.
+        // Acks are read so the server never waits on this socket; refusals are
+        // counted. Every post gets an answer, so this ends when all are answered.
+        let posts = per_sender * seconds;
         let acks = tokio::spawn(async move {
-            let mut refused = 0u64;
-            while let Some(Ok(message)) = read.next().await {
+            let (mut answered, mut refused) = (0u64, 0u64);
+            while answered < posts {
+                let Some(Ok(message)) = read.next().await else {
+                    break;
+                };
                 if let Message::Text(text) = message {
-                    if serde_json::from_str::<Frame>(&text).is_ok_and(|f| f.kind == "error") {
-                        refused += 1;
+                    match serde_json::from_str::<Frame>(&text) {
+                        Ok(f) if f.kind == "ack" => answered += 1,
+                        Ok(f) if f.kind == "error" => {
+                            answered += 1;
+                            refused += 1;
+                        }
+                        _ => {}
                     }
                 }
             }
-            refused
+            (refused, read)
         });
         // Senders take turns within each period, so posts arrive evenly spread.
         let first = tokio::time::Instant::from_std(started)
             + period.mul_f64(s as f64 / args.senders as f64);
         senders.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(first, period);
-            for n in 0..per_sender * seconds {
+            for n in 0..posts {
                 tick.tick().await;
                 let frame = client::send_frame(
                     &room,
@@ -316,13 +346,24 @@ async fn step(
                     break;
                 }
             }
-            (write, acks)
+            (write, acks, client::now_micros())
         }));
     }
     let mut open = Vec::new();
+    let mut sending_ended = 0;
     for sender in senders {
-        open.push(sender.await.expect("sender task"));
+        let (write, acks, ended) = sender.await.expect("sender task");
+        sending_ended = sending_ended.max(ended);
+        open.push((write, acks));
     }
+    let mut refused = 0;
+    let mut sockets = Vec::new();
+    for (write, acks) in open {
+        let (refused_here, read) = acks.await.expect("ack task");
+        refused += refused_here;
+        sockets.push((write, read));
+    }
+    let _ = target_tx.send(expected - refused);
     // From the start to the last delivery anywhere (wall-clock microseconds, the clock
     // the messages are stamped with).
     let mut finished = 0;
@@ -333,12 +374,11 @@ async fn step(
         Some(micros) if micros > 0 => micros as f64 / 1e6,
         _ => started.elapsed().as_secs_f64(),
     };
+    let drain = finished.saturating_sub(sending_ended) as f64 / 1e6;
     let server_cpu = server_cpu.iter().map(CpuMeter::used).collect();
     let generator_cpu = generator_cpu.used();
-    let mut refused = 0;
-    for (mut write, acks) in open {
+    for (mut write, _read) in sockets {
         let _ = write.close().await;
-        refused += acks.await.unwrap_or(0);
     }
     let tally = Arc::try_unwrap(tally)
         .ok()
@@ -352,6 +392,7 @@ async fn step(
         lost: tally.lost,
         duplicated: tally.duplicated,
         refused,
+        drain,
         server_cpu,
         node_deliveries: tally.by_node,
         generator_cpu,

@@ -15,7 +15,11 @@ use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, mpsc, Notify};
 
-use super::{rate::Buckets, sequencer::Sequencer};
+use super::{
+    load::{QueueWait, RoomLoad},
+    rate::Buckets,
+    sequencer::Sequencer,
+};
 
 /// A user's typing notice in a room goes out at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
@@ -48,6 +52,8 @@ impl Default for Limits {
 pub struct Event {
     pub seq: Option<i64>,
     pub frame: Utf8Bytes,
+    /// When a live event was published to the room's feed (not for replays).
+    pub at: Option<Instant>,
 }
 
 impl Event {
@@ -64,8 +70,19 @@ impl Event {
         Event {
             seq: None,
             frame: Event::encode(&frame),
+            at: None,
         }
     }
+}
+
+/// The answer to [`Hub::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// The user is over their send rate.
+    TooFast,
+    /// The room's members are receiving its events too late (see [`RoomLoad`]).
+    Busy,
 }
 
 /// What happened here that other nodes should hear of.
@@ -108,6 +125,8 @@ impl Drop for Presence {
 struct Room {
     id: i64,
     tx: broadcast::Sender<Event>,
+    /// How late members receive the room's events.
+    load: Arc<RoomLoad>,
     order: Sequencer<Utf8Bytes>,
     /// Connections in the room per username; online while above zero.
     online: HashMap<String, usize>,
@@ -147,6 +166,8 @@ pub struct Hub {
     news: Option<mpsc::Sender<News>>,
     /// Woken when a room's feed opens a gap.
     gap_opened: Arc<Notify>,
+    /// How long changes wait for the writer, which records it here.
+    queue_wait: Arc<QueueWait>,
 }
 
 impl Hub {
@@ -158,7 +179,13 @@ impl Hub {
             })),
             news,
             gap_opened: Arc::new(Notify::new()),
+            queue_wait: Arc::default(),
         }
+    }
+
+    /// Records how long the oldest change of a batch waited for the writer.
+    pub fn record_queue_wait(&self, wait: std::time::Duration, now: Instant) {
+        self.queue_wait.record(wait, now);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -190,6 +217,7 @@ impl Hub {
         let state = inner.rooms.entry(room.to_string()).or_insert_with(|| Room {
             id: room_id,
             tx: broadcast::channel(buffer).0,
+            load: Arc::default(),
             order: Sequencer::default(),
             online: HashMap::new(),
             remote: HashSet::new(),
@@ -291,14 +319,14 @@ impl Hub {
         }
         let had_gap = state.order.due_at().is_some();
         let tx = &state.tx;
-        state
-            .order
-            .offer(seq, frame, tokio::time::Instant::now(), |seq, frame| {
-                let _ = tx.send(Event {
-                    seq: Some(seq),
-                    frame,
-                });
+        let now = tokio::time::Instant::now();
+        state.order.offer(seq, frame, now, |seq, frame| {
+            let _ = tx.send(Event {
+                seq: Some(seq),
+                frame,
+                at: Some(now.into_std()),
             });
+        });
         let has_gap = state.order.due_at().is_some();
         drop(inner);
         if has_gap && !had_gap {
@@ -432,22 +460,42 @@ impl Hub {
         state.send(Event {
             seq: None,
             frame: Event::encode(&frame),
+            at: None,
         });
         true
     }
 
     /// Takes one send token from `user_id`'s bucket; `false` when they are flooding.
-    pub fn allow_send(&self, user_id: i64, now: Instant) -> bool {
+    /// Whether `user_id` may change `room` now: within their send rate, and the room
+    /// not so far behind in delivering that more would only deepen the backlog.
+    pub fn admit(&self, user_id: i64, room: &str, now: Instant) -> Admission {
         let mut inner = self.lock();
+        if inner
+            .rooms
+            .get(room)
+            .is_some_and(|state| !state.load.admit(&self.queue_wait, now))
+        {
+            return Admission::Busy;
+        }
         let Limits {
             send_rate,
             send_burst,
             ..
         } = inner.limits;
-        inner
+        let allowed = inner
             .sends
             .get_or_insert_with(|| Buckets::new(send_rate, send_burst))
-            .allow(user_id, now)
+            .allow(user_id, now);
+        if allowed {
+            Admission::Admitted
+        } else {
+            Admission::TooFast
+        }
+    }
+
+    /// The delivery delay gauge of `room`, for its members to feed.
+    pub fn load(&self, room: &str) -> Option<Arc<RoomLoad>> {
+        self.lock().rooms.get(room).map(|state| state.load.clone())
     }
 }
 

@@ -26,6 +26,8 @@ use crate::{accounts::now_ms, db::Db, error::internal};
 
 /// Storing a batch of changes in one transaction.
 mod batch;
+/// Catching up, one read shared by a room's lagging members.
+mod catchup;
 /// The checks a change passes before it is queued.
 mod change;
 /// Fan-out across server processes through Redis.
@@ -34,6 +36,8 @@ pub mod cluster;
 mod gaps;
 /// Fan-out within the process: room feeds, presence, typing, the send rate limit.
 mod hub;
+/// How late a room's members receive its events; refusing changes past a limit.
+pub mod load;
 /// Deciding each change of a batch against what is stored.
 pub mod plan;
 /// Token buckets per user.
@@ -90,6 +94,8 @@ pub struct Joining {
     pub presence: Presence,
     /// Live events, subscribed before the replay was read.
     pub feed: broadcast::Receiver<Event>,
+    /// Where the connection reports how late it receives the room's events.
+    pub load: Arc<load::RoomLoad>,
     /// The `joined` frame to send first.
     pub joined: ServerFrame,
     /// The seq the replay starts after: nothing at or below it is owed.
@@ -115,6 +121,7 @@ pub struct Chat {
     membership: Option<cluster::Membership>,
     /// Room creations per user.
     creations: Mutex<rate::Buckets>,
+    catch_up: catchup::CatchUp,
 }
 
 impl Chat {
@@ -149,6 +156,7 @@ impl Chat {
             room_ids: Mutex::new(HashMap::new()),
             membership,
             creations: Mutex::new(rate::Buckets::new(ROOMS_PER_SECOND, ROOMS_BURST)),
+            catch_up: catchup::CatchUp::default(),
         }))
     }
 
@@ -211,6 +219,7 @@ impl Chat {
         // the feed, whatever was stored before is in the query, and seqs sort out the
         // overlap.
         let (presence, feed, online) = self.hub.join(room.id, &room.name, &user.username);
+        let load = self.hub.load(&room.name).unwrap_or_default();
         let db = &self.db;
         let read = async {
             store::add_member(db, room.id, user.id, now_ms()).await?;
@@ -238,6 +247,7 @@ impl Chat {
             room,
             presence,
             feed,
+            load,
             start,
             replay,
             more,
@@ -259,7 +269,8 @@ impl Chat {
         room: &RoomRef,
         after: i64,
     ) -> Result<(Vec<Event>, bool), Refusal> {
-        self.log_page(room, after)
+        self.catch_up
+            .after(room.id, after, || self.log_page(room, after))
             .await
             .map_err(|e| Refusal::internal("catching up failed", e))
     }
@@ -287,11 +298,23 @@ impl Chat {
         let client_id = normalize_client_id(client_id).map_err(Refusal::invalid)?;
         let change = change::check(change)?;
         let room = self.room_for(user, room).await?;
-        if !self.hub.allow_send(user.id, std::time::Instant::now()) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                "You are sending too fast; this was not sent.",
-            ));
+        match self
+            .hub
+            .admit(user.id, &room.name, std::time::Instant::now())
+        {
+            hub::Admission::Admitted => {}
+            hub::Admission::TooFast => {
+                return Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    "You are sending too fast; this was not sent.",
+                ))
+            }
+            hub::Admission::Busy => {
+                return Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    "This room is too busy right now; this was not sent. Try again in a moment.",
+                ))
+            }
         }
         self.writer
             .submit(plan::Submission {

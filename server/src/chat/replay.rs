@@ -25,6 +25,7 @@ pub async fn page(
             Ok(Event {
                 seq: Some(seq),
                 frame: Event::encode(&frame),
+                at: None,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;

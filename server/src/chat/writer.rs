@@ -25,7 +25,7 @@ use crate::{
     accounts::now_ms,
     db::{is_contention, Db},
 };
-use app::model::Receipt;
+use app::{model::Receipt, protocol::ErrorCode};
 
 /// Most changes stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -47,6 +47,9 @@ pub type Pending = Pin<Box<dyn Future<Output = Result<Receipt, Refusal>> + Send>
 struct Request {
     submission: Submission,
     reply: oneshot::Sender<Result<Receipt, Refusal>>,
+    /// When it was queued: how long changes wait for the writer is part of the load
+    /// the door measures ([`super::load`]).
+    queued: Instant,
 }
 
 #[derive(Clone)]
@@ -62,18 +65,30 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Queues a change, waiting while the queue is full (so a flood slows its sender,
-    /// and one connection's changes are stored in the order it sent them). The answer
-    /// comes after the commit that stores it (or finds the original of a retry).
-    /// Connections keep these among their pending acks, so they go on reading while
-    /// their changes wait for the next commit.
+    /// Queues a change. A full queue refuses it at once (`rate_limited`, retry-safe):
+    /// waiting there held the sender's whole connection, and the posts behind it in its
+    /// socket, for as long as the server was behind. The answer comes after the commit
+    /// that stores it (or finds the original of a retry). Connections keep these among
+    /// their pending acks, so they go on reading while their changes wait for the
+    /// next commit.
     pub async fn submit(&self, submission: Submission) -> Result<Pending, Refusal> {
         let stopped = || Refusal::internal("the writer has stopped", "shutting down");
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Request { submission, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let request = Request {
+            submission,
+            reply,
+            queued: Instant::now(),
+        };
+        match self.tx.try_send(request) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    "The server is too busy right now; this was not sent. Try again in a moment.",
+                ))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(stopped()),
+        }
         Ok(Box::pin(async move {
             answer.await.unwrap_or_else(|_| Err(stopped()))
         }))
@@ -95,6 +110,12 @@ async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Recei
             }
         }
         last_start = Instant::now();
+        if let Some(oldest) = batch.first() {
+            hub.record_queue_wait(
+                last_start.saturating_duration_since(oldest.queued),
+                last_start.into_std(),
+            );
+        }
         store_and_publish(&db, &hub, announcer.as_ref(), std::mem::take(&mut batch)).await;
     }
 }

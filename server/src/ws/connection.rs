@@ -28,7 +28,12 @@ use super::{
 };
 use crate::{
     accounts::live::{Ended, SessionEnd},
-    chat::{rate::Bucket, refusal::Refusal, Chat, Event, Joining, Presence, RoomRef},
+    chat::{
+        load::{RoomLoad, SAMPLE_EVERY},
+        rate::Bucket,
+        refusal::Refusal,
+        Chat, Event, Joining, Presence, RoomRef,
+    },
     monitoring,
 };
 
@@ -59,6 +64,9 @@ enum End {
 struct Joined {
     room: RoomRef,
     cursor: Cursor,
+    load: Arc<RoomLoad>,
+    /// Fell behind the feed: the next live event says by how much.
+    measure_next: bool,
     /// Keeps the user present in the room while the connection is in it.
     _presence: Presence,
     _gauge: monitoring::JoinedGauge,
@@ -79,6 +87,8 @@ struct Connection {
     /// Resolves when the session the socket was opened with ends.
     session: SessionEnd,
     deliveries: metrics::Counter,
+    /// Live deliveries until the next delay sample.
+    until_sample: u32,
 }
 
 pub async fn run(
@@ -103,6 +113,7 @@ pub async fn run(
         strikes_allowed: burst,
         session,
         deliveries: monitoring::deliveries(),
+        until_sample: SAMPLE_EVERY,
     };
     let end = connection.read_loop(stream).await;
     // Leave every room now, not after the goodbye has been written.
@@ -329,6 +340,7 @@ impl Connection {
             room,
             presence,
             feed,
+            load,
             joined,
             start,
             replay,
@@ -346,6 +358,8 @@ impl Connection {
             Joined {
                 room,
                 cursor: Cursor::after(start),
+                load,
+                measure_next: false,
                 _presence: presence,
                 _gauge: monitoring::JoinedGauge::join(),
             },
@@ -419,19 +433,39 @@ impl Connection {
         event: Result<Event, BroadcastStreamRecvError>,
     ) -> Result<(), End> {
         match event {
-            Ok(Event { seq: None, frame }) => self.queue(Message::Text(frame)).await,
+            Ok(Event {
+                seq: None, frame, ..
+            }) => self.queue(Message::Text(frame)).await,
             Ok(Event {
                 seq: Some(seq),
                 frame,
+                at,
             }) => {
                 // The hot path of fan-out: one lookup, no allocation.
                 let Some(joined) = self.joined.get_mut(room) else {
                     return Ok(());
                 };
+                if joined.measure_next {
+                    // The oldest event the feed still held: its age is how late this
+                    // member is.
+                    if let Some(at) = at {
+                        let now = std::time::Instant::now();
+                        joined.load.record(now.saturating_duration_since(at), now);
+                        joined.measure_next = false;
+                    }
+                }
                 match joined.cursor.place(seq) {
                     Place::Sent => Ok(()),
                     Place::Next => {
                         joined.cursor.advance(seq);
+                        self.until_sample -= 1;
+                        if self.until_sample == 0 {
+                            self.until_sample = SAMPLE_EVERY;
+                            if let Some(at) = at {
+                                let now = std::time::Instant::now();
+                                joined.load.record(now.saturating_duration_since(at), now);
+                            }
+                        }
                         self.deliveries.increment(1);
                         self.queue(Message::Text(frame)).await
                     }
@@ -442,6 +476,7 @@ impl Connection {
                         let event = Event {
                             seq: Some(seq),
                             frame,
+                            at,
                         };
                         self.deliver(room, vec![event]).await
                     }
@@ -450,6 +485,9 @@ impl Connection {
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");
                 monitoring::resynced();
+                if let Some(joined) = self.joined.get_mut(room) {
+                    joined.measure_next = true;
+                }
                 self.catch_up(room).await
             }
         }
