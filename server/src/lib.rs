@@ -154,7 +154,16 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         send_burst: config.send_burst,
     };
     let cluster = cluster_settings(&config, addr);
-    let chat = chat::Chat::start(db.clone(), limits, cluster, stopping, in_use).await?;
+    let sessions = accounts::live::LiveSessions::default();
+    let chat = chat::Chat::start(
+        db.clone(),
+        limits,
+        cluster,
+        sessions.clone(),
+        stopping,
+        in_use,
+    )
+    .await?;
     let membership = chat.membership();
     let accounts = Arc::new(accounts::Accounts::new(
         db.clone(),
@@ -165,6 +174,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
             signups_per_address: config.registrations_per_address as usize,
             signups: config.registrations as usize,
         },
+        sessions,
     ));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),

@@ -583,6 +583,33 @@ async fn lock_conflicts_are_recognised(db: String) {
     assert!(!is_contention(&syntax), "{syntax}");
 }
 
+/// Logging out through one node closes that session's sockets on every node at once
+/// (1008), and only that session's: the same user's other session keeps its socket.
+async fn logging_out_on_one_node_closes_the_sessions_sockets_everywhere(db: String) {
+    let redis = RedisServer::start();
+    let cluster = nodes(&db, &redis, 2, &[]);
+    let first = token_for(&cluster[0], "alice").await;
+    let second = second_token_for(&cluster[0], "alice").await;
+    let mut here = Client::connect(&cluster[0], &first).await;
+    let mut there = Client::connect(&cluster[1], &first).await;
+    let mut other_session = Client::connect(&cluster[1], &second).await;
+    tokio::task::block_in_place(|| redis.wait_for_subscribers(NOTICES, 2));
+    let response = reqwest::Client::new()
+        .post(cluster[0].url("/api/logout"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(here.close_code().await.map(u16::from), Some(1008));
+    assert_eq!(
+        there.close_code().await.map(u16::from),
+        Some(1008),
+        "the other node closed it too"
+    );
+    other_session.assert_alive().await;
+}
+
 macro_rules! on_mariadb {
     ($($name:ident),+ $(,)?) => {
         $(
@@ -597,6 +624,7 @@ macro_rules! on_mariadb {
 }
 
 on_mariadb!(
+    logging_out_on_one_node_closes_the_sessions_sockets_everywhere,
     one_order_across_nodes,
     redis_faults_lose_nothing,
     a_lost_last_notice_is_caught_by_the_position_check,

@@ -4,16 +4,20 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-type Digest = [u8; 32];
+/// A session token's digest, as sessions are stored and named.
+pub type Digest = [u8; 32];
 
 #[derive(Clone, Default)]
 pub struct LiveSessions {
     open: Arc<Mutex<HashMap<Digest, watch::Sender<bool>>>>,
+    /// In cluster mode, where a session ended here is told, for the other nodes to
+    /// close its sockets there too.
+    spread: Arc<OnceLock<mpsc::Sender<Digest>>>,
 }
 
 /// Held by a connection: resolves [`SessionEnd::ended`] when its session ends, and
@@ -83,11 +87,27 @@ impl LiveSessions {
         }
     }
 
-    /// Ends the session: each of its connections sees [`SessionEnd::ended`] resolve.
+    /// Ends the session: each of its connections sees [`SessionEnd::ended`] resolve,
+    /// here and, in cluster mode, on the other nodes.
     pub fn end(&self, digest: &Digest) {
+        self.end_here(digest);
+        if let Some(spread) = self.spread.get() {
+            // Never waits; a full channel loses only the early close on other nodes
+            // (their sockets are refused when they reconnect).
+            let _ = spread.try_send(*digest);
+        }
+    }
+
+    /// Ends the session's connections on this node only: told by another node.
+    pub fn end_here(&self, digest: &Digest) {
         if let Some(sender) = self.lock().remove(digest) {
             let _ = sender.send(true);
         }
+    }
+
+    /// From now on, sessions ended here are also sent to `to` (in cluster mode).
+    pub fn spread_to(&self, to: mpsc::Sender<Digest>) {
+        let _ = self.spread.set(to);
     }
 
     #[cfg(test)]
@@ -115,6 +135,22 @@ mod tests {
         drop((first, second));
         drop(other);
         assert_eq!(sessions.len(), 0, "nothing kept for closed connections");
+    }
+
+    #[tokio::test]
+    async fn an_ended_session_is_told_to_the_cluster_and_a_told_one_is_not_retold() {
+        let sessions = LiveSessions::default();
+        let (tx, mut told) = mpsc::channel(4);
+        sessions.spread_to(tx);
+        let day = std::time::Duration::from_secs(86_400);
+        let mut here = sessions.watch([4; 32], day);
+        sessions.end(&[4; 32]);
+        assert_eq!(here.ended().await, Ended::LoggedOut);
+        assert_eq!(told.recv().await, Some([4; 32]));
+        let mut elsewhere = sessions.watch([5; 32], day);
+        sessions.end_here(&[5; 32]);
+        assert_eq!(elsewhere.ended().await, Ended::LoggedOut);
+        assert!(told.try_recv().is_err(), "not sent back to the cluster");
     }
 
     #[tokio::test(start_paused = true)]

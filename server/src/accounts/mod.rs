@@ -89,13 +89,15 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(db: Db, settings: &Settings) -> Self {
+    /// `live` tracks the sessions with sockets open (shared with the cluster, which
+    /// closes them when another node ends their session).
+    pub fn new(db: Db, settings: &Settings, live: live::LiveSessions) -> Self {
         Accounts {
             db,
             session_lifetime: settings.session_lifetime,
             session_max_age: settings.session_max_age,
             hashing: password::HashPool::new(settings.hashing),
-            live: live::LiveSessions::default(),
+            live,
             by_username: Throttle::new(FAILURES_PER_USERNAME, FAILURE_WINDOW),
             by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
             signups_by_address: Throttle::new(settings.signups_per_address, SIGNUP_WINDOW),

@@ -16,7 +16,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    load::{QueueWait, RoomLoad},
+    load::{RoomLoad, ServerLoad},
     rate::Buckets,
     sequencer::Sequencer,
 };
@@ -166,8 +166,8 @@ pub struct Hub {
     news: Option<mpsc::Sender<News>>,
     /// Woken when a room's feed opens a gap.
     gap_opened: Arc<Notify>,
-    /// How long changes wait for the writer, which records it here.
-    queue_wait: Arc<QueueWait>,
+    /// What loads the whole server: the writer records its queue's wait here.
+    server_load: Arc<ServerLoad>,
 }
 
 impl Hub {
@@ -179,13 +179,13 @@ impl Hub {
             })),
             news,
             gap_opened: Arc::new(Notify::new()),
-            queue_wait: Arc::default(),
+            server_load: Arc::default(),
         }
     }
 
-    /// Records how long the oldest change of a batch waited for the writer.
-    pub fn record_queue_wait(&self, wait: std::time::Duration, now: Instant) {
-        self.queue_wait.record(wait, now);
+    /// What loads the whole server, for the writer and the saturation watch to feed.
+    pub fn server_load(&self) -> Arc<ServerLoad> {
+        self.server_load.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -473,7 +473,7 @@ impl Hub {
         if inner
             .rooms
             .get(room)
-            .is_some_and(|state| !state.load.admit(&self.queue_wait, now))
+            .is_some_and(|state| !state.load.admit(&self.server_load, now))
         {
             return Admission::Busy;
         }

@@ -22,7 +22,7 @@ use app::{
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::{accounts::now_ms, db::Db, error::internal};
+use crate::{accounts::live::LiveSessions, accounts::now_ms, db::Db, error::internal};
 
 /// Storing a batch of changes in one transaction.
 mod batch;
@@ -126,11 +126,13 @@ pub struct Chat {
 
 impl Chat {
     /// Creates the default room if needed and starts the writer, the gap filler and,
-    /// given cluster settings, the Redis bus.
+    /// given cluster settings, the Redis bus (which also tells the other nodes of the
+    /// `sessions` that end here, and ends here those they end).
     pub async fn start(
         db: Db,
         limits: Limits,
         cluster: Option<cluster::Settings>,
+        sessions: LiveSessions,
         stopping: watch::Receiver<bool>,
         in_use: mpsc::Sender<()>,
     ) -> Result<Arc<Chat>, StartError> {
@@ -140,11 +142,12 @@ impl Chat {
                 let (news, heard) = cluster::news_channel();
                 let hub = Hub::new(limits, Some(news));
                 let (announcer, membership) =
-                    cluster::start(settings, db.clone(), hub.clone(), heard)?;
+                    cluster::start(settings, db.clone(), hub.clone(), heard, sessions)?;
                 (hub, Some(announcer), Some(membership))
             }
             None => (Hub::new(limits, None), None, None),
         };
+        tokio::spawn(load::watch_saturation(hub.server_load()));
         let writer = Writer::start(db.clone(), hub.clone(), announcer);
         tokio::spawn(gaps::fill_due_gaps(db.clone(), hub.clone()));
         Ok(Arc::new(Chat {

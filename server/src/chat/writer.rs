@@ -98,6 +98,7 @@ impl Writer {
 async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     let mut last_start = Instant::now() - PACE;
+    let server_load = hub.server_load();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let since = last_start.elapsed();
         if since < PACE && batch.len() < MAX_BATCH {
@@ -111,7 +112,7 @@ async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Recei
         }
         last_start = Instant::now();
         if let Some(oldest) = batch.first() {
-            hub.record_queue_wait(
+            server_load.record_queue_wait(
                 last_start.saturating_duration_since(oldest.queued),
                 last_start.into_std(),
             );

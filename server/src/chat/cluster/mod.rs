@@ -31,7 +31,10 @@ use super::{
     hub::{Gap, Hub, News},
     store,
 };
-use crate::db::Db;
+use crate::{
+    accounts::live::{Digest, LiveSessions},
+    db::Db,
+};
 
 /// What nodes publish to each other.
 mod notice;
@@ -131,6 +134,8 @@ struct Shared {
     /// Whether the next presence pass must put every own entry back (at the start,
     /// and after Redis was unreachable: it may have restarted empty).
     re_add: AtomicBool,
+    /// The sessions with sockets open here, to close those another node ended.
+    sessions: LiveSessions,
 }
 
 impl Shared {
@@ -213,6 +218,7 @@ pub fn start(
     db: Db,
     hub: Hub,
     news: mpsc::Receiver<News>,
+    sessions: LiveSessions,
 ) -> Result<(Announcer, Membership), redis::RedisError> {
     let client = redis::Client::open(settings.redis_url.as_str())?;
     let mut bytes = [0u8; 8];
@@ -239,9 +245,12 @@ pub fn start(
         presence_now: Notify::new(),
         presence_rooms: Mutex::new(HashSet::new()),
         re_add: AtomicBool::new(true),
+        sessions: sessions.clone(),
     });
     let (tx, notices) = mpsc::channel(OUTBOX);
-    tokio::spawn(outbound(shared.clone(), notices, news));
+    let (ended, sessions_ended) = mpsc::channel(OUTBOX);
+    sessions.spread_to(ended);
+    tokio::spawn(outbound(shared.clone(), notices, news, sessions_ended));
     tokio::spawn(inbound(shared.clone()));
     tokio::spawn(keep_presence(shared.clone()));
     tokio::spawn(check_positions(shared.clone()));
@@ -260,11 +269,16 @@ async fn outbound(
     shared: Arc<Shared>,
     mut notices: mpsc::Receiver<Notice>,
     mut news: mpsc::Receiver<News>,
+    mut sessions_ended: mpsc::Receiver<Digest>,
 ) {
     let mut failing = false;
     loop {
         let notice = tokio::select! {
             Some(notice) = notices.recv() => notice,
+            Some(digest) = sessions_ended.recv() => Notice::SessionEnded {
+                node: shared.node_id.clone(),
+                session: notice::session_to_hex(&digest),
+            },
             Some(news) = news.recv() => match news {
                 News::Presence { room, user, online } => {
                     if let Some(mut conn) = shared.commands().await {
@@ -400,6 +414,10 @@ fn receive(shared: &Shared, payload: &[u8]) {
                 .hub
                 .remote_typing(&room, &user, std::time::Instant::now())
         }
+        Notice::SessionEnded { session, .. } => match notice::session_from_hex(&session) {
+            Some(digest) => shared.sessions.end_here(&digest),
+            None => tracing::warn!("ignoring a session notice that names no session"),
+        },
     }
 }
 

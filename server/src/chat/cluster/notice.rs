@@ -37,6 +37,8 @@ pub enum Notice {
         room: String,
         user: String,
     },
+    /// The session whose token has this digest (hex) ended: close its sockets.
+    SessionEnded { node: String, session: String },
 }
 
 impl Notice {
@@ -45,7 +47,8 @@ impl Notice {
         match self {
             Notice::Events { node, .. }
             | Notice::Presence { node, .. }
-            | Notice::Typing { node, .. } => node,
+            | Notice::Typing { node, .. }
+            | Notice::SessionEnded { node, .. } => node,
         }
     }
 
@@ -56,6 +59,23 @@ impl Notice {
     pub fn decode(payload: &[u8]) -> Result<Notice, serde_json::Error> {
         serde_json::from_slice(payload)
     }
+}
+
+/// A session digest as a notice carries it.
+pub fn session_to_hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The digest a notice names; `None` for anything else.
+pub fn session_from_hex(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(digest)
 }
 
 impl Stored {
@@ -103,5 +123,16 @@ mod tests {
         assert!(matches!(back, Notice::Typing { ref user, .. } if user == "bob"));
         assert!(Notice::decode(br#"{"nonsense":{"node":"n"}}"#).is_err());
         assert!(Notice::decode(b"\xff").is_err());
+    }
+
+    #[test]
+    fn session_digests_go_through_hex_and_nothing_else_does() {
+        let digest: [u8; 32] = std::array::from_fn(|i| (i * 7) as u8);
+        let hex = session_to_hex(&digest);
+        assert_eq!(hex.len(), 64);
+        assert_eq!(session_from_hex(&hex), Some(digest));
+        assert_eq!(session_from_hex("zz"), None);
+        assert_eq!(session_from_hex(&"g".repeat(64)), None);
+        assert_eq!(session_from_hex(&"é".repeat(32)), None);
     }
 }
