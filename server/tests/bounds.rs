@@ -326,6 +326,28 @@ async fn fail_logins(server: &TestServer, forwarded_for: &str, n: usize) -> Vec<
     statuses
 }
 
+/// Signs `username` up as a proxy would forward a client at `client` that came over
+/// HTTPS; the session cookie set, and whether HSTS was sent.
+async fn sign_up_over_https(server: &TestServer, username: &str, client: &str) -> (String, bool) {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register"))
+        .header("x-forwarded-for", client)
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("username", username),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let hsts = response.headers().contains_key("strict-transport-security");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (cookie, hsts)
+}
+
 /// `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from `--trusted-proxy`
 /// peers: behind a trusted proxy each client has its own log-in limit and HTTPS gets
 /// `Secure` cookies and HSTS; from anyone else the headers change nothing, so a client
@@ -336,19 +358,9 @@ async fn forwarded_headers_count_only_from_trusted_proxies(url: String) {
     assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
     let statuses = fail_logins(&direct, "198.51.100.2", 1).await;
     assert_eq!(statuses, [429], "the invented address is ignored");
-    let response = reqwest::Client::new()
-        .post(direct.url("/api/register"))
-        .header("x-forwarded-proto", "https")
-        .form(&[("username", "carol"), ("password", "correct horse battery")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (cookie, hsts) = sign_up_over_https(&direct, "carol", "198.51.100.3").await;
     assert!(!cookie.contains("Secure"), "{cookie}");
-    assert!(!response.headers().contains_key("strict-transport-security"));
+    assert!(!hsts);
 
     let proxied = TestServer::start_with(&url, &["--trusted-proxy", "10.0.0.0/8,127.0.0.1"]);
     let statuses = fail_logins(&proxied, "198.51.100.1, 10.1.1.1", 20).await;
@@ -364,20 +376,9 @@ async fn forwarded_headers_count_only_from_trusted_proxies(url: String) {
         [401],
         "another client"
     );
-    let response = reqwest::Client::new()
-        .post(proxied.url("/api/register"))
-        .header("x-forwarded-for", "198.51.100.3")
-        .header("x-forwarded-proto", "https")
-        .form(&[("username", "dave"), ("password", "correct horse battery")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (cookie, hsts) = sign_up_over_https(&proxied, "dave", "198.51.100.3").await;
     assert!(cookie.contains("; Secure"), "{cookie}");
-    assert!(response.headers().contains_key("strict-transport-security"));
+    assert!(hsts);
 }
 
 on_both_backends!(forwarded_headers_count_only_from_trusted_proxies);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{nginx::Nginx, tls::TestCert, ws::Client, TestServer};
+use common::{free_port, nginx::Nginx, temp_dir, tls::TestCert, ws::Client, TestServer};
 use serde_json::Value;
 
 async fn register(http: &reqwest::Client, base_url: &str, username: &str) -> (String, String) {
@@ -24,14 +24,6 @@ async fn register(http: &reqwest::Client, base_url: &str, username: &str) -> (St
         .to_string();
     let body: Value = response.json().await.unwrap();
     (body["token"].as_str().unwrap().to_string(), cookie)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The server terminates TLS itself: everything works over https and wss, the session
@@ -104,8 +96,7 @@ on_both_backends!(the_server_speaks_https_and_wss);
 /// with a message that says which file is wrong.
 #[test]
 fn unusable_certificates_stop_the_start() {
-    let dir = std::env::temp_dir().join(format!("banter_badtls_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("banter_badtls");
     let db = format!("sqlite://{}/banter.db", dir.display());
     let missing = TestServer::try_start(
         &db,

@@ -6,18 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{
+    free_port, temp_dir,
     ws::{Client, PATIENCE},
     TestServer,
 };
 use serde_json::json;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The value of an unlabelled (or exactly labelled) sample in Prometheus text.
 fn sample(text: &str, name: &str) -> Option<f64> {
@@ -166,14 +159,7 @@ on_both_backends!(requests_have_ids_in_json_logs);
 
 /// A site directory of the test's own, as cargo-leptos lays it out.
 fn fake_site() -> std::path::PathBuf {
-    let root = std::env::temp_dir().join(format!(
-        "banter_site_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let root = temp_dir("banter_site");
     std::fs::create_dir_all(root.join("pkg")).unwrap();
     let wasm: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
     std::fs::write(root.join("pkg/banter.wasm"), wasm).unwrap();
