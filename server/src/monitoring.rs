@@ -107,35 +107,35 @@ fn describe() {
     );
 }
 
-/// An open connection, counted until dropped.
-pub struct ConnectionGauge(());
+/// Something counted in a gauge while it lasts: one up when made, one down when
+/// dropped.
+pub struct Held(metrics::Gauge);
 
-impl ConnectionGauge {
-    pub fn open() -> Self {
-        gauge!(CONNECTIONS).increment(1.0);
-        ConnectionGauge(())
+impl Held {
+    fn new(gauge: metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Held(gauge)
+    }
+
+    /// An open connection.
+    pub fn connection() -> Self {
+        Held::new(gauge!(CONNECTIONS))
+    }
+
+    /// A room joined by a connection.
+    pub fn joined_room() -> Self {
+        Held::new(gauge!(ROOMS_JOINED))
+    }
+
+    /// A password hash running.
+    pub fn hashing() -> Self {
+        Held::new(gauge!(HASHING))
     }
 }
 
-impl Drop for ConnectionGauge {
+impl Drop for Held {
     fn drop(&mut self) {
-        gauge!(CONNECTIONS).decrement(1.0);
-    }
-}
-
-/// A room joined by a connection, counted until dropped.
-pub struct JoinedGauge(());
-
-impl JoinedGauge {
-    pub fn join() -> Self {
-        gauge!(ROOMS_JOINED).increment(1.0);
-        JoinedGauge(())
-    }
-}
-
-impl Drop for JoinedGauge {
-    fn drop(&mut self) {
-        gauge!(ROOMS_JOINED).decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 
@@ -161,22 +161,6 @@ pub fn refused(code: &'static str) {
 
 pub fn login_failed() {
     counter!(LOGIN_FAILURES).increment(1);
-}
-
-/// A password hash running, counted until dropped.
-pub struct HashingGauge(());
-
-impl HashingGauge {
-    pub fn start() -> Self {
-        gauge!(HASHING).increment(1.0);
-        HashingGauge(())
-    }
-}
-
-impl Drop for HashingGauge {
-    fn drop(&mut self) {
-        gauge!(HASHING).decrement(1.0);
-    }
 }
 
 pub fn hashing_refused() {

@@ -243,9 +243,23 @@ on_both_backends!(logging_out_closes_that_sessions_sockets);
 
 /// Posts a sign-up as a client behind the trusted proxy at 127.0.0.1 would arrive.
 async fn sign_up_from(server: &TestServer, username: &str, client: &str) -> u16 {
+    sign_up_forwarded(server, username, client, "http")
+        .await
+        .status()
+        .as_u16()
+}
+
+/// Signs `username` up as a proxy forwards a client at `client` that came over `proto`.
+async fn sign_up_forwarded(
+    server: &TestServer,
+    username: &str,
+    client: &str,
+    proto: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(server.url("/api/register"))
         .header("x-forwarded-for", client)
+        .header("x-forwarded-proto", proto)
         .form(&[
             ("username", username),
             ("password", "correct horse battery"),
@@ -253,8 +267,6 @@ async fn sign_up_from(server: &TestServer, username: &str, client: &str) -> u16 
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// Sign-ups are limited per client address (an IPv6 address by its /64) and for the
@@ -329,17 +341,7 @@ async fn fail_logins(server: &TestServer, forwarded_for: &str, n: usize) -> Vec<
 /// Signs `username` up as a proxy would forward a client at `client` that came over
 /// HTTPS; the session cookie set, and whether HSTS was sent.
 async fn sign_up_over_https(server: &TestServer, username: &str, client: &str) -> (String, bool) {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/register"))
-        .header("x-forwarded-for", client)
-        .header("x-forwarded-proto", "https")
-        .form(&[
-            ("username", username),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = sign_up_forwarded(server, username, client, "https").await;
     let hsts = response.headers().contains_key("strict-transport-security");
     let cookie = response.headers()["set-cookie"]
         .to_str()

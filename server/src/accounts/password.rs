@@ -46,7 +46,7 @@ impl HashPool {
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| busy())?;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let _running = crate::monitoring::HashingGauge::start();
+            let _running = crate::monitoring::Held::hashing();
             hash_now(&password)
         })
         .await?
@@ -59,7 +59,7 @@ impl HashPool {
         stored: Option<String>,
     ) -> Result<bool, PasswordError> {
         let _slot = self.slots.try_acquire().map_err(|_| busy())?;
-        let _running = crate::monitoring::HashingGauge::start();
+        let _running = crate::monitoring::Held::hashing();
         verify(password, stored).await
     }
 }

@@ -69,7 +69,7 @@ struct Joined {
     measure_next: bool,
     /// Keeps the user present in the room while the connection is in it.
     _presence: Presence,
-    _gauge: monitoring::JoinedGauge,
+    _gauge: monitoring::Held,
 }
 
 struct Connection {
@@ -361,7 +361,7 @@ impl Connection {
                 load,
                 measure_next: false,
                 _presence: presence,
-                _gauge: monitoring::JoinedGauge::join(),
+                _gauge: monitoring::Held::joined_room(),
             },
         );
         self.send(&joined).await?;

@@ -74,7 +74,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
-            let _open = crate::monitoring::ConnectionGauge::open();
+            let _open = crate::monitoring::Held::connection();
             connection::run(socket, user, chat, limits, session_end).await;
             drop(slot);
         }))
