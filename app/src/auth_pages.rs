@@ -55,6 +55,11 @@ pub fn LoginPage() -> impl IntoView {
 #[component]
 pub fn RegisterPage() -> impl IntoView {
     let action = use_session().register;
+    // `/register?invite=CODE`: an invitation from an admin.
+    let invite = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("invite")
+        .filter(|code| !code.is_empty());
     let error = form_error(action);
     // Live hints once the person has typed something; the server checks the same rules.
     let username = RwSignal::new(String::new());
@@ -79,6 +84,13 @@ pub fn RegisterPage() -> impl IntoView {
         <section class="auth-card">
             <h1>"Create your Banter account"</h1>
             <ActionForm action=action attr:class="stacked-form">
+                {invite
+                    .map(|code| {
+                        view! {
+                            <p class="field-hint">"You were invited: this link signs up one account."</p>
+                            <input type="hidden" name="invite" value=code />
+                        }
+                    })}
                 <label for="register-username">"Username"</label>
                 <input
                     id="register-username"

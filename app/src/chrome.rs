@@ -22,6 +22,9 @@ pub fn Header() -> impl IntoView {
                             .map(|_| match session.current_user() {
                                 Some(user) => {
                                     view! {
+                                        {user
+                                            .admin
+                                            .then(|| view! { <a href="/admin">"Admin"</a> <span aria-hidden="true">"·"</span> })}
                                         <span class="whoami">
                                             "Logged in as " <strong>{user.username}</strong>
                                         </span>

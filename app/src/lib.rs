@@ -12,6 +12,8 @@ use leptos_router::{
 
 /// Accounts: shared types, rules, and the `register`/`login`/`logout`/`me` server functions.
 pub mod accounts;
+/// The server admin's page: invitations and bans.
+pub mod admin;
 /// The bundle's files as pages link them, and the page's Content-Security-Policy.
 pub mod assets;
 /// The log-in and registration pages.
@@ -22,10 +24,14 @@ pub mod chat;
 pub mod chrome;
 /// The error type of every server function.
 pub mod error;
+/// The search and Mentions pages.
+pub mod finding;
 /// The landing page.
 pub mod home;
 /// Message formatting: markdown to view nodes, never to an HTML string.
 pub mod markdown;
+/// Who a message mentions (`@name`, `@room`), for the server and the browser alike.
+pub mod mentions;
 /// Plain data shared by server functions, pages and the server.
 pub mod model;
 /// The WebSocket protocol: every frame, shared by server and browser.
@@ -106,9 +112,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Title formatter=|page: String| {
-            if page.is_empty() { "Banter".to_string() } else { format!("{page} · Banter") }
-        } />
         <Router>
             <Layout />
         </Router>
@@ -120,8 +123,16 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Layout() -> impl IntoView {
     session::Session::provide();
-    chat::live::Live::provide();
+    let live = chat::live::Live::provide();
     view! {
+        // What waits for the person shows in the tab's title: "(3) #general · Banter".
+        <Title formatter=move |page: String| {
+            let title = if page.is_empty() { "Banter".to_string() } else { format!("{page} · Banter") };
+            match live.attention() {
+                0 => title,
+                waiting => format!("({waiting}) {title}"),
+            }
+        } />
         <chrome::Header />
         <main id="main">
             <Routes fallback=NotFound>
@@ -137,6 +148,9 @@ fn Layout() -> impl IntoView {
                     view=auth_pages::RegisterPage
                     ssr=SsrMode::Async
                 />
+                <Route path=StaticSegment("search") view=finding::SearchPage ssr=SsrMode::Async />
+                <Route path=StaticSegment("mentions") view=finding::MentionsPage ssr=SsrMode::Async />
+                <Route path=StaticSegment("admin") view=admin::AdminPage ssr=SsrMode::Async />
             </Routes>
         </main>
     }

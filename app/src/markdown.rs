@@ -400,9 +400,27 @@ fn inlines_view(inlines: Vec<Inline>) -> AnyView {
         .into_any()
 }
 
+/// Text with each `@name` and `@room` set apart.
+fn mentions_view(text: String) -> AnyView {
+    let (_, spans) = crate::mentions::find(&text);
+    if spans.is_empty() {
+        return text.into_any();
+    }
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for (range, _) in spans {
+        parts.push(text[at..range.start].to_string().into_any());
+        let mention = text[range.clone()].to_string();
+        parts.push(view! { <span class="at">{mention}</span> }.into_any());
+        at = range.end;
+    }
+    parts.push(text[at..].to_string().into_any());
+    parts.collect_view().into_any()
+}
+
 fn inline_view(inline: Inline) -> AnyView {
     match inline {
-        Inline::Text(text) => text.into_any(),
+        Inline::Text(text) => mentions_view(text),
         Inline::Code(text) => view! { <code>{text}</code> }.into_any(),
         Inline::Emphasis(children) => view! { <em>{inlines_view(children)}</em> }.into_any(),
         Inline::Strong(children) => view! { <strong>{inlines_view(children)}</strong> }.into_any(),

@@ -98,6 +98,66 @@ pub enum Change {
     Topic {
         topic: String,
     },
+    /// The actor joins a public room (`member` … `joined`).
+    Join,
+    /// The actor leaves the room (`left`).
+    Leave,
+    /// Owners and moderators add `user` to the room (`invited`).
+    Invite {
+        user: String,
+    },
+    /// Owners and moderators take `user` out of the room (`removed`).
+    Remove {
+        user: String,
+    },
+    /// The owner makes `user` a moderator or a plain member again (`role_changed`).
+    SetRole {
+        user: String,
+        role: Role,
+    },
+    /// Owners and moderators make the room read-only for good (`archived`).
+    Archive,
+}
+
+/// A member's standing in a room. The owner is the room's creator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Moderator,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Moderator => "moderator",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(role: &str) -> Option<Role> {
+        [Role::Member, Role::Moderator, Role::Owner]
+            .into_iter()
+            .find(|r| r.as_str() == role)
+    }
+
+    /// Owners and moderators manage the room: topic, members, others' messages.
+    pub fn manages(self) -> bool {
+        self >= Role::Moderator
+    }
+}
+
+/// What a `member` event says happened to its `user`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    Joined,
+    Left,
+    Invited,
+    Removed,
+    RoleChanged,
 }
 
 impl ClientFrame {
@@ -159,6 +219,13 @@ pub struct ChatMessage {
     /// That message's author and text, so a client can show it without having it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ReplyPreview>,
+    /// The message notifies every member (`@room`, from someone allowed to).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub room_mention: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// A message as it now stands: what `history` returns and what a client's
@@ -227,6 +294,27 @@ pub struct TopicSet {
     pub by: String,
 }
 
+/// `member`: `user` joined, left, was invited, removed, or given `role`, by `by`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEvent {
+    pub room: String,
+    pub seq: i64,
+    pub user: String,
+    pub change: MemberChange,
+    pub by: String,
+    /// The role given, for `role_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// `archived`: the room is read-only from this event on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedRoom {
+    pub room: String,
+    pub seq: i64,
+    pub by: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HelloUser {
     pub id: i64,
@@ -250,6 +338,21 @@ pub enum ServerFrame {
     Deleted(Deleted),
     Reaction(Reacted),
     Topic(TopicSet),
+    Member(MemberEvent),
+    Archived(ArchivedRoom),
+    /// To every connection of one user: its read position in `room` moved to `seq`
+    /// (from this or another tab or device); `unread` and `mentions` are the counts
+    /// after it, as of the room's `last_seq`.
+    Read {
+        room: String,
+        seq: i64,
+        unread: i64,
+        mentions: i64,
+        last_seq: i64,
+    },
+    /// To every connection of one user: the rooms it belongs to changed (invited,
+    /// removed, a new conversation, a role): read `list_rooms` again.
+    RoomsChanged {},
     /// A mutating frame was stored as event `seq` (or had been: a retry).
     Ack {
         room: String,
@@ -289,7 +392,7 @@ pub enum ErrorCode {
     UnknownRoom,
     /// The target message does not exist in the room, or was deleted.
     UnknownMessage,
-    /// Someone else's message: only its author may edit or delete it.
+    /// Not allowed: someone else's message, a room one does not manage, an archived room.
     Forbidden,
     /// Typing in a room the connection has not joined.
     NotJoined,
@@ -332,6 +435,8 @@ impl ServerFrame {
             ServerFrame::Deleted(d) => Some((&d.room, d.seq)),
             ServerFrame::Reaction(r) => Some((&r.room, r.seq)),
             ServerFrame::Topic(t) => Some((&t.room, t.seq)),
+            ServerFrame::Member(m) => Some((&m.room, m.seq)),
+            ServerFrame::Archived(a) => Some((&a.room, a.seq)),
             _ => None,
         }
     }
@@ -506,6 +611,7 @@ mod tests {
             client_id: "c1".into(),
             reply_to: None,
             parent: None,
+            room_mention: false,
         });
         assert_eq!(
             serde_json::to_string(&message).unwrap(),
@@ -523,6 +629,7 @@ mod tests {
                 author: "bob".into(),
                 excerpt: Some("hi".into()),
             }),
+            room_mention: false,
         });
         assert_eq!(
             serde_json::to_string(&reply).unwrap(),

@@ -41,6 +41,10 @@ struct Entry {
 pub struct Timeline {
     messages: BTreeMap<i64, Entry>,
     topic: Option<String>,
+    /// Archived (read-only) by an event seen here.
+    archived: bool,
+    /// Counts membership events seen, so a member list knows to read itself again.
+    membership: u64,
     /// The highest seq whose effect is included.
     position: i64,
     revision: u64,
@@ -74,6 +78,14 @@ impl Timeline {
 
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
+    }
+
+    pub fn archived(&self) -> bool {
+        self.archived
+    }
+
+    pub fn membership(&self) -> u64 {
+        self.membership
     }
 
     pub fn first_seq(&self) -> Option<i64> {
@@ -158,6 +170,14 @@ impl Timeline {
             }),
             ServerFrame::Topic(topic) => {
                 self.topic = Some(topic.topic.clone());
+                Applied::Changed
+            }
+            ServerFrame::Archived(_) => {
+                self.archived = true;
+                Applied::Changed
+            }
+            ServerFrame::Member(_) => {
+                self.membership += 1;
                 Applied::Changed
             }
             _ => Applied::NotAnEvent,
@@ -296,6 +316,7 @@ mod tests {
                 author: a.into(),
                 excerpt: Some(b.into()),
             }),
+            room_mention: false,
         })
     }
 

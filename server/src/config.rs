@@ -1,6 +1,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::accounts::Registration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -111,6 +113,16 @@ pub struct Config {
     /// Accounts the whole server may create in ten minutes, from all addresses.
     #[arg(long, env = "BANTER_REGISTRATIONS", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub registrations: u32,
+
+    /// Who may create an account on the web: `open` (anyone), `invite` (whoever has a
+    /// single-use invitation link from an admin; the very first account needs none) or
+    /// `closed` (nobody: accounts are made with `server user add`).
+    #[arg(long, env = "BANTER_REGISTRATION", value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Instead of serving: an administrative task on the database, then exit.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
     /// Open WebSockets one user may have on this server (tabs, devices).
     #[arg(long, env = "BANTER_MAX_CONNECTIONS_PER_USER", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
@@ -231,4 +243,37 @@ mod tests {
     fn a_bad_address_is_refused() {
         assert!(Config::try_parse_from(["banter", "--addr", "nowhere"]).is_err());
     }
+}
+
+/// Administrative tasks run from the command line against the configured database.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Server administration.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum AdminAction {
+    /// Makes an existing account a server admin (the first account is one already).
+    Grant { username: String },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum UserAction {
+    /// Creates an account; its password is read from the first line of standard input
+    /// (`printf '%s\n' "$PASSWORD" | server user add alice`).
+    Add {
+        username: String,
+        /// Make it a server admin too.
+        #[arg(long)]
+        admin: bool,
+    },
 }

@@ -13,6 +13,8 @@ pub mod accounts;
 pub mod assets;
 /// Rooms and messages: storage, group commit, fan-out.
 pub mod chat;
+/// The command-line tasks: `admin grant`, `user add`.
+pub mod cli;
 /// Who is calling: the client address and scheme, through trusted proxies.
 pub mod client;
 /// Command-line flags and environment variables.
@@ -173,6 +175,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
             hashing: hashing_concurrency(&config),
             signups_per_address: config.registrations_per_address as usize,
             signups: config.registrations as usize,
+            registration: config.registration,
         },
         sessions,
     ));

@@ -23,6 +23,18 @@ async fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
     }
 
+    if let Some(command) = config.command.clone() {
+        return match server::cli::run(&config, command).await {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

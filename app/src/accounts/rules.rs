@@ -24,6 +24,9 @@ pub fn normalize_username(input: &str) -> Result<String, String> {
             "A username may only use letters a-z, digits and _ . - (not {bad:?})."
         ));
     }
+    if name == crate::mentions::ROOM {
+        return Err("That name is reserved (@room mentions everyone).".into());
+    }
     Ok(name)
 }
 
@@ -58,6 +61,7 @@ mod tests {
         assert!(normalize_username("abc").is_ok());
         assert!(normalize_username(&"a".repeat(32)).is_ok());
         assert!(normalize_username(&"a".repeat(33)).is_err());
+        assert!(normalize_username("Room").is_err(), "reserved for @room");
         assert!(normalize_username("").is_err());
     }
 

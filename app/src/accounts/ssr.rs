@@ -50,13 +50,22 @@ fn start_session(services: &Services, session: NewSession) -> Authenticated {
     }
 }
 
-pub async fn register(username: String, password: String) -> Result<Authenticated, ApiError> {
+pub async fn register(
+    username: String,
+    password: String,
+    invite: Option<String>,
+) -> Result<Authenticated, ApiError> {
     let username = rules::normalize_username(&username).map_err(ApiError::Invalid)?;
     rules::check_password(&password).map_err(ApiError::Invalid)?;
     let services = services()?;
     let session = services
         .accounts
-        .register(&username, &password, client_addr().map(|client| client.ip))
+        .register(
+            &username,
+            &password,
+            client_addr().map(|client| client.ip),
+            invite.as_deref(),
+        )
         .await?;
     Ok(start_session(&services, session))
 }

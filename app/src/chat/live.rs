@@ -12,10 +12,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use leptos::prelude::*;
 
 use crate::{
-    model::HistoryPage,
-    protocol::{ClientFrame, ServerFrame},
+    model::{HistoryPage, ReadState, RoomSummary},
+    protocol::{ClientFrame, MemberChange, ServerFrame},
     timeline::{Applied, Timeline},
 };
+
+/// Most rooms one connection follows at once (the server's default limit).
+const MAX_FOLLOWED: usize = 200;
 
 /// How long a typing notice stays visible without a new one.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -96,7 +99,22 @@ pub struct RoomState {
     pub online: RwSignal<BTreeSet<String>>,
     /// Who is typing, until when (browser clock, ms).
     pub typing: RwSignal<BTreeMap<String, f64>>,
-    pub unread: RwSignal<u32>,
+    /// Messages from others after the read position, and those that mention me.
+    pub unread: RwSignal<i64>,
+    pub mentions: RwSignal<i64>,
+    /// The read position, as the server keeps it.
+    pub last_read: RwSignal<i64>,
+    /// Where the "new messages" divider goes: the read position when the room opened.
+    pub divider: RwSignal<Option<i64>>,
+    pub muted: RwSignal<bool>,
+    /// A direct conversation: every message in it notifies.
+    pub dm: RwSignal<bool>,
+    /// How the room is named on screen (`#name`, or a conversation's people).
+    pub label: RwSignal<String>,
+    /// Whether the user is a member (followed from the start, counted).
+    pub member: RwSignal<bool>,
+    /// Read-only (as the room list said; the timeline knows of later archiving).
+    pub archived: RwSignal<bool>,
     pub has_more: RwSignal<bool>,
     /// Whether the socket has joined this room.
     pub joined: RwSignal<bool>,
@@ -114,6 +132,14 @@ pub struct RoomState {
     /// The message just jumped to, highlighted for a moment.
     pub flash: RwSignal<Option<i64>>,
     last_typing_sent: StoredValue<f64>,
+    /// The highest seq whose message is in `unread` (or was before the counts).
+    counted_to: StoredValue<i64>,
+    /// The highest seq a notification was considered for.
+    notified_to: StoredValue<i64>,
+    /// Where to follow the room from when this tab has none of it yet.
+    since_hint: StoredValue<i64>,
+    /// A `mark_read` on its way.
+    reading: StoredValue<bool>,
 }
 
 impl RoomState {
@@ -125,6 +151,14 @@ impl RoomState {
             online: RwSignal::new(BTreeSet::new()),
             typing: RwSignal::new(BTreeMap::new()),
             unread: RwSignal::new(0),
+            mentions: RwSignal::new(0),
+            last_read: RwSignal::new(0),
+            divider: RwSignal::new(None),
+            muted: RwSignal::new(false),
+            dm: RwSignal::new(false),
+            label: RwSignal::new(String::new()),
+            member: RwSignal::new(false),
+            archived: RwSignal::new(false),
             has_more: RwSignal::new(false),
             joined: RwSignal::new(false),
             announcement: RwSignal::new(String::new()),
@@ -135,6 +169,26 @@ impl RoomState {
             confirming: RwSignal::new(None),
             flash: RwSignal::new(None),
             last_typing_sent: StoredValue::new(f64::NEG_INFINITY),
+            counted_to: StoredValue::new(0),
+            notified_to: StoredValue::new(0),
+            since_hint: StoredValue::new(0),
+            reading: StoredValue::new(false),
+        }
+    }
+
+    /// Takes a read position and the counts after it, as of seq `counted_to`.
+    pub fn absorb_read(&self, state: &ReadState) {
+        if state.seq >= self.last_read.get_untracked() {
+            self.last_read.set(state.seq);
+        }
+        // Counts older than what this tab already counted would undo live ones.
+        if state.last_seq >= self.counted_to.get_value() {
+            self.unread.set(state.unread);
+            self.mentions.set(state.mentions);
+            self.counted_to.set_value(state.last_seq);
+        } else if state.seq >= self.counted_to.get_value() {
+            self.unread.set(0);
+            self.mentions.set(0);
         }
     }
 
@@ -195,6 +249,15 @@ pub struct Live {
     pub active: RwSignal<Option<String>>,
     /// The last error not tied to a pending message, for the banner.
     pub notice: RwSignal<Option<String>>,
+    /// The rooms the sidebar lists, as last read from the server.
+    pub list: RwSignal<Vec<RoomSummary>>,
+    /// Bumped when the room list should be read again (a room added or gone, a
+    /// reconnect).
+    pub list_wanted: RwSignal<u64>,
+    /// Whether notifications are on in this tab.
+    pub notifications: RwSignal<bool>,
+    /// Whether a room list was taken in yet: what was there at first does not notify.
+    listed_once: StoredValue<bool>,
     rooms: RwSignal<HashMap<String, RoomState>>,
     owner: StoredValue<Owner>,
     outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>>,
@@ -208,6 +271,10 @@ impl Live {
             me: RwSignal::new(None),
             active: RwSignal::new(None),
             notice: RwSignal::new(None),
+            list: RwSignal::new(Vec::new()),
+            list_wanted: RwSignal::new(0),
+            notifications: RwSignal::new(false),
+            listed_once: StoredValue::new(false),
             rooms: RwSignal::new(HashMap::new()),
             owner: StoredValue::new(Owner::current().expect("Live is created inside the app")),
             // Thread-safe storage: the server renders with this type too, on any thread.
@@ -231,10 +298,122 @@ impl Live {
         state
     }
 
-    pub fn unread(&self, name: &str) -> u32 {
+    /// Unread messages and mentions in `name`.
+    pub fn unread(&self, name: &str) -> (i64, i64) {
         self.rooms
-            .with(|rooms| rooms.get(name).map(|state| state.unread.get()))
-            .unwrap_or(0)
+            .with(|rooms| {
+                rooms
+                    .get(name)
+                    .map(|state| (state.unread.get(), state.mentions.get()))
+            })
+            .unwrap_or((0, 0))
+    }
+
+    /// What waits for the person, for the title: mentions, and every message of
+    /// conversations, outside muted rooms.
+    pub fn attention(&self) -> i64 {
+        self.rooms.with(|rooms| {
+            rooms
+                .values()
+                .filter(|state| state.member.get() && !state.muted.get())
+                .map(|state| {
+                    if state.dm.get() {
+                        state.unread.get().max(state.mentions.get())
+                    } else {
+                        state.mentions.get()
+                    }
+                })
+                .sum()
+        })
+    }
+
+    /// Takes in the room list: each room's counts, position and settings, as of the
+    /// list; then follows every room the user is in, so its counts stay live.
+    pub fn absorb_list(&self, list: &[RoomSummary]) {
+        let first = !self.listed_once.get_value();
+        self.listed_once.set_value(true);
+        for summary in list {
+            let state = self.room(&summary.name);
+            let member = summary.role.is_some();
+            state.member.set(member);
+            state.muted.set(summary.muted);
+            state.dm.set(summary.dm);
+            state.label.set(summary.label());
+            state.archived.set(summary.archived);
+            if !member {
+                continue;
+            }
+            state.absorb_read(&ReadState {
+                room: summary.name.clone(),
+                seq: summary.last_read_seq,
+                unread: summary.unread,
+                mentions: summary.mentions,
+                last_seq: summary.last_seq,
+            });
+            if state.notified_to.get_value() == 0 {
+                // What was there when the page loaded is not news; in a room that
+                // appears later, whatever is unread is.
+                let from = if first {
+                    summary.last_seq
+                } else {
+                    summary.last_read_seq
+                };
+                state.notified_to.set_value(from.max(1));
+            }
+            if state.since_hint.get_value() == 0 {
+                // A conversation that appears later is followed from the read
+                // position, so its unread messages can notify.
+                let from = if summary.dm && !first {
+                    summary.last_read_seq
+                } else {
+                    summary.last_seq
+                };
+                state.since_hint.set_value(from);
+            }
+        }
+        self.list.set(list.to_vec());
+        self.follow_members();
+    }
+
+    /// Joins every room the user is in that this tab does not follow yet.
+    fn follow_members(&self) {
+        let rooms: Vec<(String, RoomState)> = self
+            .rooms
+            .with_untracked(|rooms| rooms.iter().map(|(n, s)| (n.clone(), *s)).collect());
+        let mut followed = rooms
+            .iter()
+            .filter(|(_, state)| state.joined.get_untracked())
+            .count();
+        for (name, state) in rooms {
+            if followed >= MAX_FOLLOWED {
+                break;
+            }
+            if state.member.get_untracked() && !state.joined.get_untracked() {
+                self.join(&name, state);
+                followed += 1;
+            }
+        }
+    }
+
+    /// Records that the user read `room` up to `seq` (on screen and scrolled to the
+    /// end); the server keeps it and tells the user's other tabs.
+    pub fn read_to(&self, room: &str, seq: i64) {
+        let state = self.room(room);
+        if !state.member.get_untracked()
+            || seq <= state.last_read.get_untracked()
+            || state.reading.get_value()
+        {
+            return;
+        }
+        state.reading.set_value(true);
+        let room = room.to_string();
+        leptos::task::spawn_local(async move {
+            let answer = crate::rooms::mark_read(room, seq).await;
+            state.reading.set_value(false);
+            if let Ok(read) = answer {
+                state.absorb_read(&read);
+            }
+        });
     }
 
     fn send_frame(&self, frame: &ClientFrame) -> bool {
@@ -259,7 +438,10 @@ impl Live {
     }
 
     fn join(&self, name: &str, state: RoomState) {
-        let position = state.timeline.with_untracked(Timeline::position);
+        let position = state
+            .timeline
+            .with_untracked(Timeline::position)
+            .max(state.since_hint.get_value());
         let frame = ClientFrame::Join {
             room: name.to_string(),
             // A room never loaded here starts from its recent messages.
@@ -389,8 +571,27 @@ impl Live {
                 self.me.set(Some(user.username));
                 self.status.set(Status::Online);
                 self.notice.set(None);
+                self.notifications.set(super::notify::enabled());
                 self.resume();
+                // Counts may have moved while away.
+                self.list_wanted.update(|n| *n += 1);
             }
+            ServerFrame::Read {
+                room,
+                seq,
+                unread,
+                mentions,
+                last_seq,
+            } => {
+                self.room(&room).absorb_read(&ReadState {
+                    room: room.clone(),
+                    seq,
+                    unread,
+                    mentions,
+                    last_seq,
+                });
+            }
+            ServerFrame::RoomsChanged {} => self.list_wanted.update(|n| *n += 1),
             ServerFrame::Joined { room, online, .. } => {
                 self.room(&room).online.set(online.into_iter().collect());
             }
@@ -453,6 +654,17 @@ impl Live {
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn apply_event(&self, state: RoomState, active: bool, frame: ServerFrame) {
+        if let ServerFrame::Member(event) = &frame {
+            let me = self
+                .me
+                .with_untracked(|me| me.as_deref() == Some(event.user.as_str()));
+            if me && matches!(event.change, MemberChange::Left | MemberChange::Removed) {
+                // The server stops sending the room after this.
+                state.joined.set(false);
+                state.member.set(false);
+                state.online.set(BTreeSet::new());
+            }
+        }
         if let ServerFrame::Message(message) = &frame {
             state
                 .pending
@@ -463,10 +675,8 @@ impl Live {
         }
         let applied = state.timeline.try_update(|timeline| timeline.apply(&frame));
         if let (Some(Applied::NewMessage), ServerFrame::Message(message)) = (applied, &frame) {
-            let mine = self
-                .me
-                .with_untracked(|me| me.as_deref() == Some(message.author.as_str()));
-            if !mine {
+            let me = self.me.get_untracked().unwrap_or_default();
+            if message.author != me {
                 if active {
                     // Only new messages are announced; edits of old ones are not news.
                     state.announcement.set(format!(
@@ -474,12 +684,48 @@ impl Live {
                         message.author,
                         message.body.as_deref().unwrap_or_default()
                     ));
-                } else {
-                    state.unread.update(|n| *n += 1);
                 }
+                self.count(state, message, &me);
             }
         }
         state.settle_ops();
+    }
+
+    /// Counts a new message from someone else, and notifies when it is for me.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn count(&self, state: RoomState, message: &crate::protocol::ChatMessage, me: &str) {
+        if !state.member.get_untracked() {
+            return;
+        }
+        let body = message.body.as_deref().unwrap_or_default();
+        let mentions_me = message.room_mention || crate::mentions::parse(body).names(me);
+        if message.seq > state.counted_to.get_value() {
+            state.counted_to.set_value(message.seq);
+            if message.seq > state.last_read.get_untracked() {
+                state.unread.update(|n| *n += 1);
+                if mentions_me {
+                    state.mentions.update(|n| *n += 1);
+                }
+            }
+        }
+        let for_me = mentions_me || state.dm.get_untracked();
+        if for_me
+            && message.seq > state.notified_to.get_value()
+            && message.seq > state.last_read.get_untracked()
+        {
+            state.notified_to.set_value(message.seq);
+            if !state.muted.get_untracked()
+                && self.notifications.get_untracked()
+                && super::notify::tab_hidden()
+            {
+                let title = if state.dm.get_untracked() {
+                    message.author.clone()
+                } else {
+                    format!("{} in {}", message.author, state.label.get_untracked())
+                };
+                super::notify::show(&title, &crate::protocol::excerpt(body), &message.room);
+            }
+        }
     }
 
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -490,11 +736,14 @@ impl Live {
             .rooms
             .with_untracked(|rooms| rooms.iter().map(|(n, s)| (n.clone(), *s)).collect());
         let active = self.active.get_untracked();
+        let mut followed = 0;
         for (name, state) in rooms {
-            let wanted = state.joined.get_untracked() || active.as_deref() == Some(name.as_str());
-            if !wanted {
+            let is_active = active.as_deref() == Some(name.as_str());
+            let wanted = state.joined.get_untracked() || state.member.get_untracked() || is_active;
+            if !wanted || (followed >= MAX_FOLLOWED && !is_active) {
                 continue;
             }
+            followed += 1;
             self.join(&name, state);
             for pending in state.pending.get_untracked() {
                 if pending.state == PendingState::Sending {

@@ -24,6 +24,9 @@ pub struct Row {
     pub view: MessageView,
     pub revision: u64,
     pub separator: Option<String>,
+    /// The first message after the read position: the "new messages" divider goes
+    /// before it.
+    pub first_new: bool,
 }
 
 /// "alice", "alice and bob", "alice, bob and carol".
@@ -42,8 +45,18 @@ pub fn MessageItem(row: Row) -> impl IntoView {
     let Row {
         view: message,
         separator,
+        first_new,
         ..
     } = row;
+    let mentions_me = {
+        let body = message.body.clone().unwrap_or_default();
+        Memo::new(move |_| {
+            ctx.me.get().is_some_and(|me| {
+                let found = crate::mentions::parse(&body);
+                found.room || found.names(&me)
+            })
+        })
+    };
     let seq = message.seq;
     let author = message.author.clone();
     let mine = {
@@ -136,9 +149,18 @@ pub fn MessageItem(row: Row) -> impl IntoView {
 
     view! {
         {separator.map(|day| view! { <div class="day" role="separator">{day}</div> })}
+        {first_new
+            .then(|| {
+                view! {
+                    <div class="new-divider" role="separator" aria-label="New messages">
+                        "New messages"
+                    </div>
+                }
+            })}
         <article
             class="message"
             class:mine=move || mine.get()
+            class:mentions-me=move || mentions_me.get()
             class:deleted=deleted
             class:deleting=move || deleting.get()
             class:flash=move || state.flash.get() == Some(seq)

@@ -6,9 +6,15 @@ pub mod context;
 pub mod live;
 /// One message: body, reply, reactions, actions, editing.
 pub mod message;
+/// Browser notifications and whether the tab is on screen.
+pub mod notify;
 /// The chat page: rooms sidebar and the room on screen.
 pub mod page;
+/// A room's people: who is in it, inviting, removing, roles, archiving.
+pub mod people;
 /// One room on screen.
 pub mod room;
+/// The sidebar: rooms, conversations, what is unread.
+pub mod sidebar;
 /// Message times.
 pub mod time;

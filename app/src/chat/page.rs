@@ -2,11 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{live::Live, room::RoomView};
+use super::{live::Live, room::RoomView, sidebar::Sidebar};
 use crate::{
-    error::ApiError,
-    rooms::{history, list_rooms, rules::DEFAULT_ROOM, CreateRoom, RoomSummary},
-    session::{form_error, use_session},
+    rooms::{history, list_rooms, rules::DEFAULT_ROOM, CreateRoom},
+    session::use_session,
 };
 
 /// `/r/:room`: the chat. Server-rendered with the room's recent history (so it reads
@@ -22,8 +21,13 @@ pub fn ChatPage() -> impl IntoView {
             .unwrap_or_else(|| DEFAULT_ROOM.to_string())
     });
     let session = use_session();
+    let live = expect_context::<Live>();
     let create = ServerAction::<CreateRoom>::new();
-    let rooms = Resource::new(move || create.version().get(), |_| list_rooms(None, None));
+    // Read again after creating a room, and whenever the server says the list changed.
+    let rooms = Resource::new(
+        move || (create.version().get(), live.list_wanted.get()),
+        |_| list_rooms(None, None),
+    );
     let recent = Resource::new(
         move || room.get(),
         |name| async move {
@@ -33,7 +37,11 @@ pub fn ChatPage() -> impl IntoView {
     );
 
     view! {
-        <Title text=move || format!("#{}", room.get()) />
+        <Title text=move || {
+            let name = room.get();
+            let label = live.room(&name).label.get();
+            if label.is_empty() { format!("#{name}") } else { label }
+        } />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 session
@@ -98,87 +106,5 @@ pub fn ChatPage() -> impl IntoView {
                     })
             }}
         </Transition>
-    }
-}
-
-#[component]
-fn Sidebar(
-    rooms: Resource<Result<Vec<RoomSummary>, ApiError>>,
-    create: ServerAction<CreateRoom>,
-    current: Memo<String>,
-) -> impl IntoView {
-    let live = expect_context::<Live>();
-    let error = form_error(create);
-    view! {
-        <nav class="sidebar" aria-label="Rooms">
-            <h2>"Rooms"</h2>
-            <Transition fallback=|| ()>
-                <ul class="room-list">
-                    {move || Suspend::new(async move {
-                        rooms
-                            .await
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|summary| {
-                                let name = summary.name.clone();
-                                let href = format!("/r/{name}");
-                                let is_current = {
-                                    let name = name.clone();
-                                    move || current.get() == name
-                                };
-                                let unread = {
-                                    let name = name.clone();
-                                    move || live.unread(&name)
-                                };
-                                view! {
-                                    <li>
-                                        <a
-                                            href=href
-                                            title=summary.topic.clone()
-                                            aria-current=move || is_current().then_some("page")
-                                        >
-                                            <span class="room-name">{format!("#{name}")}</span>
-                                            {move || {
-                                                let n = unread();
-                                                (n > 0)
-                                                    .then(|| {
-                                                        view! {
-                                                            <span class="unread" aria-label=format!("{n} unread")>
-                                                                {n}
-                                                            </span>
-                                                        }
-                                                    })
-                                            }}
-                                        </a>
-                                    </li>
-                                }
-                            })
-                            .collect_view()
-                    })}
-                </ul>
-            </Transition>
-            <details class="new-room">
-                <summary>"New room"</summary>
-                <ActionForm action=create attr:class="stacked-form">
-                    <label for="new-room-name">"Name"</label>
-                    <input
-                        id="new-room-name"
-                        name="name"
-                        required
-                        maxlength="32"
-                        pattern="[a-zA-Z0-9\\-]{1,32}"
-                        placeholder="e.g. ops"
-                    />
-                    <label for="new-room-topic">"Topic (optional)"</label>
-                    <input id="new-room-topic" name="topic" maxlength="200" />
-                    <p class="form-error" role="alert">
-                        {move || error.get()}
-                    </p>
-                    <button type="submit" class="primary">
-                        "Create room"
-                    </button>
-                </ActionForm>
-            </details>
-        </nav>
     }
 }

@@ -8,9 +8,13 @@ use super::{
     context::RoomContext,
     live::{now_ms, typing_sentence, Live, Status},
     message::{MessageItem, PendingItem, Row},
+    people::{MuteSwitch, People},
     time::day_and_time,
 };
 use crate::{model::HistoryPage, rooms::rules::DEFAULT_ROOM, session::use_session};
+
+/// How close to the end of the list counts as having read it (pixels).
+const AT_END: i32 = 40;
 
 #[component]
 pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl IntoView {
@@ -24,6 +28,11 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     let ctx = RoomContext::new(name.clone(), state, live, me, hydrated);
     provide_context(ctx);
     let now = RwSignal::new(0.0);
+    // `?at=SEQ` (a search result, a mention) opens the room at that message.
+    let at = leptos_router::hooks::use_query_map()
+        .get_untracked()
+        .get("at")
+        .and_then(|seq| seq.parse::<i64>().ok());
     {
         let name = name.clone();
         Effect::new(move |_| {
@@ -31,7 +40,19 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             #[cfg(feature = "hydrate")]
             live.start();
             live.open(&name);
+            if let Some(seq) = at {
+                ctx.jump_to(seq);
+            }
         });
+    }
+    // Bumped when the tab comes back on screen, to read what arrived meanwhile.
+    let shown = RwSignal::new(0u32);
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            shown.update(|n| *n += 1)
+        });
+        on_cleanup(move || handle.remove());
     }
     #[cfg(feature = "hydrate")]
     {
@@ -66,22 +87,64 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
         }
         now
     });
-    // One row per message, with a day separator where the day changes; keyed by the
-    // message's revision, so an edit or a reaction re-renders that message only.
+    // Reading: with the room on screen, the tab visible and the list scrolled to its
+    // end, the newest message is read; the server keeps the position for every tab.
+    let read_newest = {
+        let name = name.clone();
+        move || {
+            let Some(element) = list.get_untracked() else {
+                return;
+            };
+            let at_end =
+                element.scroll_height() - element.scroll_top() - element.client_height() <= AT_END;
+            let active = live
+                .active
+                .with_untracked(|a| a.as_deref() == Some(name.as_str()));
+            if at_end && active && !super::notify::tab_hidden() {
+                if let Some(newest) = state
+                    .timeline
+                    .with_untracked(|t| t.messages().next_back().map(|m| m.seq))
+                {
+                    live.read_to(&name, newest);
+                }
+            }
+        }
+    };
+    {
+        let read_newest = read_newest.clone();
+        Effect::new(move |_| {
+            state.timeline.track();
+            shown.track();
+            state.last_read.track();
+            // After the list has rendered what arrived.
+            request_animation_frame(read_newest.clone());
+        });
+    }
+    // One row per message, with a day separator where the day changes and the "new
+    // messages" divider after the read position; keyed by the message's revision, so
+    // an edit or a reaction re-renders that message only.
     let rows = move || {
         let local = hydrated.get();
+        let divider = state.divider.get();
+        let me = me.get();
         state.timeline.with(|timeline| {
             let mut last_day = String::new();
+            let mut divided = false;
             timeline
                 .revisions()
                 .map(|(view, revision)| {
                     let (day, _) = day_and_time(&view.sent_at, local);
                     let separator = (day != last_day).then(|| day.clone());
                     last_day = day;
+                    let first_new = !divided
+                        && divider.is_some_and(|read| view.seq > read)
+                        && me.as_deref() != Some(view.author.as_str());
+                    divided |= first_new;
                     Row {
                         view: view.clone(),
                         revision,
                         separator,
+                        first_new,
                     }
                 })
                 .collect::<Vec<_>>()
@@ -94,19 +157,32 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             .unwrap_or_else(|| topic.get())
     };
     let room_label = format!("Messages in #{name}");
+    let title = {
+        let name = name.clone();
+        move || {
+            let label = state.label.get();
+            if label.is_empty() {
+                format!("#{name}")
+            } else {
+                label
+            }
+        }
+    };
+    let archived = move || state.archived.get() || state.timeline.with(|t| t.archived());
 
     view! {
         <section class="room" aria-labelledby="room-title">
             <header class="room-header">
-                <h1 id="room-title">{format!("#{name}")}</h1>
+                <h1 id="room-title">{title}</h1>
                 <p class="topic">{shown_topic}</p>
+                <MuteSwitch />
                 {
                     let name = name.clone();
                     let navigate = leptos_router::hooks::use_navigate();
                     move || {
                         let name = name.clone();
                         let navigate = navigate.clone();
-                        (hydrated.get() && name != DEFAULT_ROOM)
+                        (hydrated.get() && name != DEFAULT_ROOM && !state.dm.get() && state.member.get())
                             .then(|| {
                                 view! {
                                     <button
@@ -135,6 +211,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
                 tabindex="0"
                 node_ref=list
                 on:scroll=move |_| {
+                    read_newest();
                     if let Some(list) = list.get() {
                         if list.scroll_top() < 40 && state.has_more.get_untracked() {
                             leptos::task::spawn_local(async move {
@@ -167,7 +244,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
                 }}
                 <For
                     each=rows
-                    key=|row| (row.view.seq, row.revision, row.separator.clone())
+                    key=|row| (row.view.seq, row.revision, row.separator.clone(), row.first_new)
                     let:row
                 >
                     <MessageItem row />
@@ -183,20 +260,39 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             <p class="typing" aria-live="polite">
                 {typing}
             </p>
-            <Composer />
+            {move || {
+                if archived() {
+                    view! {
+                        <p class="banner archived" role="status">
+                            "This room is archived: it is read-only."
+                        </p>
+                    }
+                        .into_any()
+                } else {
+                    view! { <Composer /> }.into_any()
+                }
+            }}
         </section>
         <aside class="members" aria-labelledby="members-title">
             <h2 id="members-title">"Online"</h2>
             <ul>
                 {move || {
+                    let me = me.get();
                     state
                         .online
                         .get()
                         .into_iter()
-                        .map(|user| view! { <li>{user}</li> })
+                        .map(|user| {
+                            if me.as_deref() == Some(user.as_str()) {
+                                view! { <li>{user}</li> }.into_any()
+                            } else {
+                                view! { <li><super::people::MessageButton user /></li> }.into_any()
+                            }
+                        })
                         .collect_view()
                 }}
             </ul>
+            <People />
         </aside>
         <p class="visually-hidden" aria-live="polite">
             {move || state.announcement.get()}

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 
 use crate::error::ApiError;
-pub use crate::model::{HistoryPage, Receipt, RoomSummary};
+pub use crate::model::{FoundPage, HistoryPage, Member, ReadState, Receipt, RoomSummary};
+#[cfg(feature = "ssr")]
+use crate::protocol::{Change, Role};
 
 /// What the server implements for rooms and history.
 #[cfg(feature = "ssr")]
@@ -33,14 +35,21 @@ pub async fn list_rooms(
         .await
 }
 
-/// Creates a room (1–32 of a-z 0-9 -, unique) and makes the caller its first member.
+/// Creates a room (1–32 of a-z 0-9 -, unique) and makes the caller its owner and first
+/// member. A `private` room is invite only and invisible to everyone else.
 #[server(endpoint = "create_room")]
 pub async fn create_room(
     name: String,
     #[server(default)] topic: String,
+    #[server(default)] private: Option<String>,
 ) -> Result<RoomSummary, ApiError> {
     let (services, user) = crate::services::require_user().await?;
-    let room = services.rooms.create_room(&user, &name, &topic).await?;
+    // A checkbox posts "on"; scripts send true/false.
+    let private = matches!(private.as_deref(), Some("true" | "on" | "1"));
+    let room = services
+        .rooms
+        .create_room(&user, &name, &topic, private)
+        .await?;
     // A plain form post lands in the new room; the hydrated app navigates itself.
     leptos_axum::redirect(&format!("/r/{}", room.name));
     Ok(room)
@@ -92,6 +101,170 @@ pub async fn set_topic(
         .rooms
         .submit(&user, &room, &client_id, change)
         .await
+}
+
+#[cfg(feature = "ssr")]
+/// Stores a change that the server functions make on someone's behalf; `client_id`
+/// (optional) makes a retry safe, as for the socket's frames.
+async fn change(
+    room: String,
+    client_id: Option<String>,
+    change: Change,
+) -> Result<Receipt, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let client_id = client_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    services
+        .rooms
+        .submit(&user, &room, &client_id, change)
+        .await
+}
+
+/// Adds `username` to a room (owners and moderators): a `member` … `invited` event.
+#[server(endpoint = "invite")]
+pub async fn invite(
+    room: String,
+    username: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    change(room, client_id, Change::Invite { user: username }).await
+}
+
+/// Takes `username` out of a room (owners and moderators; a moderator only by the owner).
+#[server(endpoint = "remove_member")]
+pub async fn remove_member(
+    room: String,
+    username: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    change(room, client_id, Change::Remove { user: username }).await
+}
+
+/// Makes a member a moderator or a plain member again (the owner only).
+#[server(endpoint = "set_role")]
+pub async fn set_role(
+    room: String,
+    username: String,
+    role: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    let role = match Role::parse(&role) {
+        Some(role @ (Role::Member | Role::Moderator)) => role,
+        _ => return Err(ApiError::Invalid("role is member or moderator.".into())),
+    };
+    change(
+        room,
+        client_id,
+        Change::SetRole {
+            user: username,
+            role,
+        },
+    )
+    .await
+}
+
+/// Makes a room read-only for good (owners and moderators).
+#[server(endpoint = "archive_room")]
+pub async fn archive_room(
+    room: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    change(room, client_id, Change::Archive).await
+}
+
+/// Leaves a room (a direct conversation cannot be left).
+#[server(endpoint = "leave_room")]
+pub async fn leave_room(
+    room: String,
+    #[server(default)] client_id: Option<String>,
+) -> Result<Receipt, ApiError> {
+    change(room, client_id, Change::Leave).await
+}
+
+/// The conversation between the caller and `usernames` (comma-separated, 1 to 7
+/// others), started on first use; the same people always get the same one.
+#[server(endpoint = "open_dm")]
+pub async fn open_dm(usernames: String) -> Result<RoomSummary, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let names: Vec<String> = usernames.split(',').map(str::to_string).collect();
+    let room = services.rooms.open_dm(&user, &names).await?;
+    // A plain form post lands in the conversation; the hydrated app navigates itself.
+    leptos_axum::redirect(&format!("/r/{}", room.name));
+    Ok(room)
+}
+
+/// The members of a room with their roles.
+#[server(endpoint = "room_members")]
+pub async fn room_members(room: String) -> Result<Vec<Member>, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.members(&user, &room).await
+}
+
+/// Moves the caller's read position in `room` forward to `seq`; every tab and device
+/// of the caller follows.
+#[server(endpoint = "mark_read")]
+pub async fn mark_read(room: String, seq: i64) -> Result<ReadState, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.mark_read(&user, &room, seq).await
+}
+
+/// Marks every room the caller is in as read.
+#[server(endpoint = "mark_all_read")]
+pub async fn mark_all_read() -> Result<Vec<ReadState>, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.mark_all_read(&user).await
+}
+
+/// Mutes (`muted` true) or unmutes a room for the caller: no notifications from it.
+#[server(endpoint = "mute_room")]
+pub async fn mute_room(room: String, muted: bool) -> Result<(), ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.set_muted(&user, &room, muted).await
+}
+
+/// Lets only the owner and moderators notify everyone with `@room` (or everyone again).
+#[server(endpoint = "set_room_mentions")]
+pub async fn set_room_mentions(room: String, moderators_only: bool) -> Result<(), ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services
+        .rooms
+        .set_room_mentions(&user, &room, moderators_only)
+        .await
+}
+
+/// Full-text search over every message the caller may read, newest first: words (each
+/// matching a word or its start), `in:#room`, `from:@user`; `room` and `from` may also
+/// be given apart. `before` is the `next` of the previous page.
+#[server(endpoint = "search")]
+pub async fn search(
+    q: String,
+    #[server(default)] room: Option<String>,
+    #[server(default)] from: Option<String>,
+    #[server(default)] before: Option<String>,
+) -> Result<FoundPage, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    let mut q = q;
+    if let Some(room) = room.filter(|r| !r.is_empty()) {
+        q.push_str(&format!(" in:{room}"));
+    }
+    if let Some(from) = from.filter(|f| !f.is_empty()) {
+        q.push_str(&format!(" from:{from}"));
+    }
+    services.rooms.search(&user, &q, before.as_deref()).await
+}
+
+/// The messages that mention the caller (by name or `@room`), newest first.
+#[server(endpoint = "mentions")]
+pub async fn mentions(#[server(default)] before: Option<String>) -> Result<FoundPage, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.mentions(&user, before.as_deref()).await
+}
+
+/// Up to ten usernames starting with `prefix` (for @-completion and the new message
+/// dialog).
+#[server(endpoint = "find_users")]
+pub async fn find_users(prefix: String) -> Result<Vec<String>, ApiError> {
+    let (services, user) = crate::services::require_user().await?;
+    services.rooms.find_users(&user, &prefix).await
 }
 
 /// Replaces the body of one's own message `target` (the `edit` frame, over HTTP).

@@ -8,7 +8,7 @@ use std::{
 use app::{
     accounts::port::{AccountService, NewSession},
     error::ApiError,
-    model::User,
+    model::{Invitation, User},
 };
 use async_trait::async_trait;
 
@@ -36,6 +36,20 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 pub const SIGNUP_WINDOW: Duration = Duration::from_secs(600);
 /// Sessions record their use at most this often, so that reads do not all turn into writes.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
+/// How long a sign-up invitation can be used.
+const INVITE_LIFETIME_MS: i64 = 7 * 86_400_000;
+
+/// Who may create an account on the web (`--registration`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Whoever has a single-use invitation from an admin (and the very first account).
+    Invite,
+    /// Nobody: accounts are made with `server user add`.
+    Closed,
+}
 
 /// Milliseconds since the Unix epoch, the time representation of the schema.
 pub fn now_ms() -> i64 {
@@ -67,6 +81,7 @@ pub struct Settings {
     /// Sign-ups per client address, and for the whole server, per [`SIGNUP_WINDOW`].
     pub signups_per_address: usize,
     pub signups: usize,
+    pub registration: Registration,
 }
 
 /// A session's expiry when used `now`: the sliding lifetime from now, but never past
@@ -86,6 +101,7 @@ pub struct Accounts {
     signups: Throttle,
     hashing: password::HashPool,
     live: live::LiveSessions,
+    registration: Registration,
 }
 
 impl Accounts {
@@ -102,6 +118,26 @@ impl Accounts {
             by_address: Throttle::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW),
             signups_by_address: Throttle::new(settings.signups_per_address, SIGNUP_WINDOW),
             signups: Throttle::new(settings.signups, SIGNUP_WINDOW),
+            registration: settings.registration,
+        }
+    }
+
+    /// `user` as the server sees it, with whether it is an admin.
+    async fn with_role(&self, user: User) -> Result<User, ApiError> {
+        let admin = store::is_admin(&self.db, user.id)
+            .await
+            .map_err(|e| internal("looking up an account failed", e))?;
+        Ok(User { admin, ..user })
+    }
+
+    /// Refuses anyone but a server admin.
+    async fn require_admin(&self, user: &User) -> Result<(), ApiError> {
+        if self.with_role(user.clone()).await?.admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Only a server admin can do that.".into(),
+            ))
         }
     }
 
@@ -172,6 +208,7 @@ impl Accounts {
         let user = User {
             id: session.user_id,
             username: session.username,
+            admin: session.admin != 0,
         };
         Ok(Some((user, expires_at)))
     }
@@ -199,7 +236,27 @@ impl AccountService for Accounts {
         username: &str,
         password: &str,
         client: Option<IpAddr>,
+        invite: Option<&str>,
     ) -> Result<NewSession, ApiError> {
+        let first = !store::any_user(&self.db)
+            .await
+            .map_err(|e| internal("counting accounts failed", e))?;
+        let invite = invite.filter(|code| !code.is_empty());
+        match self.registration {
+            Registration::Open => {}
+            // The first account makes the invitations, so it needs none.
+            Registration::Invite if first || invite.is_some() => {}
+            Registration::Invite => {
+                return Err(ApiError::Forbidden(
+                    "This server signs people up by invitation: ask an admin for a link.".into(),
+                ))
+            }
+            Registration::Closed => {
+                return Err(ApiError::Forbidden(
+                    "This server does not take sign-ups; an admin creates accounts.".into(),
+                ))
+            }
+        }
         // Every sign-up costs a hash and a row: counted, whatever becomes of it.
         let mut keys = vec![(&self.signups, String::new())];
         keys.extend(client.map(|ip| (&self.signups_by_address, client::address_key(ip))));
@@ -214,8 +271,27 @@ impl AccountService for Accounts {
             .hash(password.to_string())
             .await
             .map_err(|e| hashing_failed("hashing a password failed", e))?;
-        let id = match store::insert_user(&self.db, username, &hash, now_ms()).await {
-            Ok(id) => id,
+        let inserted = match invite.filter(|_| self.registration == Registration::Invite) {
+            Some(code) => store::insert_invited_user(
+                &self.db,
+                &token::digest(code),
+                username,
+                &hash,
+                now_ms(),
+            )
+            .await
+            .map(|id| id.ok_or(())),
+            None => store::insert_user(&self.db, username, &hash, now_ms())
+                .await
+                .map(Ok),
+        };
+        let id = match inserted {
+            Ok(Ok(id)) => id,
+            Ok(Err(())) => {
+                return Err(ApiError::Forbidden(
+                    "That invitation is used up or has expired: ask an admin for another.".into(),
+                ))
+            }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(ApiError::Conflict(format!(
                     "The username {username} is taken. Please choose another."
@@ -224,11 +300,14 @@ impl AccountService for Accounts {
             Err(e) => return Err(internal("creating a user failed", e)),
         };
         tracing::info!(user_id = id, "account created");
-        self.start_session(User {
-            id,
-            username: username.to_string(),
-        })
-        .await
+        let user = self
+            .with_role(User {
+                id,
+                username: username.to_string(),
+                admin: false,
+            })
+            .await?;
+        self.start_session(user).await
     }
 
     async fn login(
@@ -273,11 +352,17 @@ impl AccountService for Accounts {
                 for (throttle, key) in &keys[1..] {
                     throttle.undo(key, now);
                 }
-                self.start_session(User {
-                    id: credentials.id,
-                    username: credentials.username,
-                })
-                .await
+                if credentials.banned_at.is_some() {
+                    return Err(ApiError::Forbidden("This account is banned.".into()));
+                }
+                let user = self
+                    .with_role(User {
+                        id: credentials.id,
+                        username: credentials.username,
+                        admin: false,
+                    })
+                    .await?;
+                self.start_session(user).await
             }
             // The attempt stays counted.
             _ => {
@@ -298,6 +383,45 @@ impl AccountService for Accounts {
 
     async fn authenticate(&self, token: &str) -> Result<Option<User>, ApiError> {
         Ok(self.session(token).await?.map(|(user, _)| user))
+    }
+
+    async fn ban(&self, admin: &User, username: &str) -> Result<(), ApiError> {
+        self.require_admin(admin).await?;
+        let username = app::accounts::rules::normalize_username(username)
+            .map_err(|_| ApiError::NotFound(format!("There is no account named {username:?}.")))?;
+        if username == admin.username {
+            return Err(ApiError::Invalid("You cannot ban yourself.".into()));
+        }
+        let banned = store::ban(&self.db, &username, now_ms())
+            .await
+            .map_err(|e| internal("banning an account failed", e))?;
+        let Some((user_id, sessions)) = banned else {
+            return Err(ApiError::NotFound(format!(
+                "There is no account named {username:?}."
+            )));
+        };
+        for digest in sessions {
+            if let Ok(digest) = <[u8; 32]>::try_from(digest.as_slice()) {
+                self.live.end(&digest);
+            }
+        }
+        tracing::info!(user_id, by = admin.id, "account banned");
+        Ok(())
+    }
+
+    async fn create_invite(&self, admin: &User) -> Result<Invitation, ApiError> {
+        self.require_admin(admin).await?;
+        let code = token::generate().map_err(|e| internal("no randomness for an invitation", e))?;
+        let now = now_ms();
+        let expires_at = now + INVITE_LIFETIME_MS;
+        store::insert_invite(&self.db, &token::digest(&code), admin.id, now, expires_at)
+            .await
+            .map_err(|e| internal("storing an invitation failed", e))?;
+        Ok(Invitation {
+            path: format!("/register?invite={code}"),
+            code,
+            expires_at: crate::chat::timefmt::rfc3339_ms(expires_at),
+        })
     }
 }
 

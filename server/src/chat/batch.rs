@@ -9,11 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use app::protocol::Change;
+use app::protocol::{Change, Role};
 use sqlx::QueryBuilder;
 
 use super::{
-    plan::{plan, Decision, RoomState, Snapshot, Submission, Target},
+    access,
+    plan::{plan, Account, Decision, RoomState, Snapshot, Submission, Target},
     wire::Kind,
 };
 use crate::{
@@ -66,20 +67,66 @@ pub async fn store_batch(
         }
     }
 
+    // The accounts the batch names: whom membership changes are about, whom posts mention.
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for submission in batch {
+        names.extend(submission.subject().map(str::to_string));
+        if let Some((mentioned, _)) = submission.mentions() {
+            names.extend(mentioned);
+        }
+    }
+
     with_pool!(db, pool => {
         let mut tx = pool.begin_with(begin).await?;
         let mut snapshot = Snapshot::default();
 
         // 1. Lock the rooms, in id order so that concurrent writers cannot deadlock.
-        let mut lock = QueryBuilder::new("SELECT id, last_seq, created_by FROM rooms WHERE id IN (");
+        let mut lock = QueryBuilder::new(
+            "SELECT id, last_seq, created_by, kind, archived_at, mention_room FROM rooms WHERE id IN (",
+        );
         let mut ids = lock.separated(", ");
         for id in &room_ids {
             ids.push_bind(*id);
         }
         lock.push(") ORDER BY id").push(for_update);
-        let rooms: Vec<(i64, i64, Option<i64>)> = lock.build_query_as().fetch_all(&mut *tx).await?;
-        for (id, last_seq, created_by) in rooms {
-            snapshot.rooms.insert(id, RoomState { last_seq, created_by });
+        type RoomRow = (i64, i64, Option<i64>, String, Option<i64>, String);
+        let rooms: Vec<RoomRow> = lock.build_query_as().fetch_all(&mut *tx).await?;
+        for (id, last_seq, created_by, kind, archived_at, mention_room) in rooms {
+            snapshot.rooms.insert(id, RoomState {
+                last_seq,
+                created_by,
+                kind: access::Kind::parse(&kind),
+                archived: archived_at.is_some(),
+                mention_room_moderators: mention_room == "moderators",
+            });
+        }
+
+        // The accounts named, then the memberships the decisions depend on: the actors'
+        // and those of the accounts named, in each room of the batch.
+        if !names.is_empty() {
+            let mut query = QueryBuilder::new("SELECT id, username, banned_at FROM users WHERE username IN (");
+            let mut list = query.separated(", ");
+            for name in &names {
+                list.push_bind(name.as_str());
+            }
+            query.push(")");
+            let rows: Vec<(i64, String, Option<i64>)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for (id, username, banned_at) in rows {
+                snapshot.accounts.insert(username, Account { id, banned: banned_at.is_some() });
+            }
+        }
+        let mut people: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+        for submission in batch {
+            let in_room = people.entry(submission.room_id).or_default();
+            in_room.insert(submission.actor_id);
+            in_room.extend(snapshot.accounts.values().map(|account| account.id));
+        }
+        let mut query = QueryBuilder::new("SELECT room_id, user_id, role FROM room_members WHERE ");
+        push_in_rooms(&mut query, "room_id", "user_id", &people);
+        let rows: Vec<(i64, i64, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
+        for (room_id, user_id, role) in rows {
+            let role = if role == Role::Moderator.as_str() { Role::Moderator } else { Role::Member };
+            snapshot.members.insert((room_id, user_id), role);
         }
 
         // 2. What was stored before, by idempotency key: one index lookup per change.
@@ -142,6 +189,47 @@ pub async fn store_batch(
             update.push(")");
             update.build().execute(&mut *tx).await?;
         }
+        for room_id in &plan.archived {
+            sqlx::query("UPDATE rooms SET archived_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(room_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for ((room_id, user_id), now_is) in &plan.memberships {
+            let was = snapshot.members.contains_key(&(*room_id, *user_id));
+            match now_is {
+                None => {
+                    sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
+                        .bind(room_id)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some((role, _)) if was => {
+                    sqlx::query("UPDATE room_members SET role = ? WHERE room_id = ? AND user_id = ?")
+                        .bind(role.as_str())
+                        .bind(room_id)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // A new member has read up to the event that let them in.
+                Some((role, seq)) => {
+                    sqlx::query(
+                        "INSERT INTO room_members (room_id, user_id, joined_at, role, last_read_seq) \
+                         VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(room_id)
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(role.as_str())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
         for (room_id, topic) in &plan.topics {
             sqlx::query("UPDATE rooms SET topic = ? WHERE id = ?")
                 .bind(topic)
@@ -157,14 +245,19 @@ pub async fn store_batch(
         if !others.is_empty() {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO room_events \
-                 (room_id, seq, kind, actor_id, client_id, target_seq, emoji, topic, at) ",
+                 (room_id, seq, kind, actor_id, client_id, target_seq, emoji, topic, at, subject_id, role) ",
             );
             insert.push_values(&others, |mut row, (s, seq)| {
                 let (target, emoji, topic) = match &s.change {
-                    Change::Post { .. } => (None, None, None),
                     Change::Edit { target, .. } | Change::Delete { target } => (Some(*target), None, None),
                     Change::React { target, emoji, .. } => (Some(*target), Some(emoji.as_bytes()), None),
                     Change::Topic { topic } => (None, None, Some(topic.as_str())),
+                    _ => (None, None, None),
+                };
+                let subject = s.subject().and_then(|name| snapshot.accounts.get(name)).map(|a| a.id);
+                let role = match &s.change {
+                    Change::SetRole { role, .. } => Some(role.as_str()),
+                    _ => None,
                 };
                 row.push_bind(s.room_id)
                     .push_bind(*seq)
@@ -174,31 +267,60 @@ pub async fn store_batch(
                     .push_bind(target)
                     .push_bind(emoji)
                     .push_bind(topic)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(subject)
+                    .push_bind(role);
             });
             insert.build().execute(&mut *tx).await?;
         }
-        let posts: Vec<(&Submission, i64, &str, Option<i64>)> = new
+        let posts: Vec<(&Submission, i64, &str, Option<i64>, bool)> = batch
             .iter()
-            .filter_map(|(s, seq)| match &s.change {
-                Change::Post { body, reply_to } => Some((*s, *seq, body.as_str(), *reply_to)),
+            .zip(&plan.decisions)
+            .filter_map(|(s, d)| match (&s.change, d) {
+                (Change::Post { body, reply_to }, Decision::New { seq, room_mention, .. }) => {
+                    Some((s, *seq, body.as_str(), *reply_to, *room_mention))
+                }
                 _ => None,
             })
             .collect();
         if !posts.is_empty() {
             let mut insert = QueryBuilder::new(
-                "INSERT INTO messages (room_id, seq, author_id, client_id, body, sent_at, reply_to) ",
+                "INSERT INTO messages (room_id, seq, author_id, client_id, body, sent_at, reply_to, room_mention) ",
             );
-            insert.push_values(&posts, |mut row, (s, seq, body, reply_to)| {
+            insert.push_values(&posts, |mut row, (s, seq, body, reply_to, room_mention)| {
                 row.push_bind(s.room_id)
                     .push_bind(*seq)
                     .push_bind(s.actor_id)
                     .push_bind(s.client_id.as_str())
                     .push_bind(*body)
                     .push_bind(now)
-                    .push_bind(*reply_to);
+                    .push_bind(*reply_to)
+                    .push_bind(*room_mention);
             });
             insert.build().execute(&mut *tx).await?;
+        }
+        if !plan.mentions.is_empty() {
+            let mut insert = QueryBuilder::new("INSERT INTO mentions (room_id, seq, user_id, at) ");
+            insert.push_values(&plan.mentions, |mut row, (room_id, seq, user_id)| {
+                row.push_bind(*room_id).push_bind(*seq).push_bind(*user_id).push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for (room_id, seq, author_id) in &plan.room_mentions {
+            // Every member but the author, besides those already mentioned by name.
+            sqlx::query(
+                "INSERT INTO mentions (room_id, seq, user_id, at) \
+                 SELECT rm.room_id, ?, rm.user_id, ? FROM room_members rm \
+                 WHERE rm.room_id = ? AND rm.user_id <> ? AND NOT EXISTS \
+                 (SELECT 1 FROM mentions x WHERE x.user_id = rm.user_id AND x.room_id = rm.room_id AND x.seq = ?)",
+            )
+            .bind(seq)
+            .bind(now)
+            .bind(room_id)
+            .bind(author_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
         }
         for ((room_id, seq), body) in &plan.edits {
             sqlx::query("UPDATE messages SET body = ?, edited_at = ? WHERE room_id = ? AND seq = ?")

@@ -2,6 +2,7 @@
 //! WebSocket frame and a form post.
 
 use app::{
+    accounts::rules::normalize_username,
     protocol::{check_body, normalize_emoji, Change},
     rooms::rules::check_topic,
 };
@@ -39,7 +40,25 @@ pub fn check(change: Change) -> Result<Change, Refusal> {
         Change::Topic { topic } => Change::Topic {
             topic: check_topic(&topic).map_err(Refusal::invalid)?,
         },
+        Change::Invite { user } => Change::Invite {
+            user: account(&user)?,
+        },
+        Change::Remove { user } => Change::Remove {
+            user: account(&user)?,
+        },
+        Change::SetRole { user, role } => Change::SetRole {
+            user: account(&user)?,
+            role,
+        },
+        change @ (Change::Join | Change::Leave | Change::Archive) => change,
     })
+}
+
+/// A username as an account is stored under; one the rules refuse names no account.
+fn account(name: &str) -> Result<String, Refusal> {
+    let name = name.trim().trim_start_matches('@');
+    normalize_username(name)
+        .map_err(|_| Refusal::invalid(format!("There is no account named {name:?}.")))
 }
 
 #[cfg(test)]

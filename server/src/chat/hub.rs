@@ -96,6 +96,8 @@ pub enum News {
     },
     /// `user` is typing in `room` (already throttled here).
     Typing { room: String, user: String },
+    /// A frame for every connection of `user` (read positions, room list changes).
+    User { user: String, frame: Utf8Bytes },
 }
 
 /// A room whose feed has a gap due for reading from the database.
@@ -157,7 +159,13 @@ struct Inner {
     limits: Limits,
     rooms: HashMap<String, Room>,
     sends: Option<Buckets>,
+    /// Each connected user's own feed, by username.
+    users: HashMap<String, broadcast::Sender<Utf8Bytes>>,
 }
+
+/// Frames one user's own feed buffers; one that falls further behind misses some (they
+/// are hints: a client reads the room list again on reconnecting).
+const USER_BUFFER: usize = 64;
 
 #[derive(Clone, Default)]
 pub struct Hub {
@@ -253,6 +261,37 @@ impl Hub {
             user: user.to_string(),
         };
         (presence, feed, online)
+    }
+
+    /// The feed of frames for every connection of `user` ([`Hub::to_user`]).
+    pub fn user_feed(&self, user: &str) -> broadcast::Receiver<Utf8Bytes> {
+        let mut inner = self.lock();
+        inner
+            .users
+            .entry(user.to_string())
+            .or_insert_with(|| broadcast::channel(USER_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Sends `frame` to every connection of `user`, on every node.
+    pub fn to_user(&self, user: &str, frame: &ServerFrame) {
+        let frame = Event::encode(frame);
+        self.to_user_here(user, frame.clone());
+        self.tell(News::User {
+            user: user.to_string(),
+            frame,
+        });
+    }
+
+    /// Sends `frame` to `user`'s connections on this node.
+    pub fn to_user_here(&self, user: &str, frame: Utf8Bytes) {
+        let mut inner = self.lock();
+        if let Some(tx) = inner.users.get(user) {
+            if tx.send(frame).is_err() {
+                // Nobody listens any more.
+                inner.users.remove(user);
+            }
+        }
     }
 
     /// Says that a member joining `room` read its log up to `seq`, so its feed owes

@@ -10,20 +10,16 @@ use std::{
 };
 
 use app::{
-    error::ApiError,
-    model::{HistoryPage, Receipt, RoomSummary, User},
-    protocol::{normalize_client_id, Change, ErrorCode, ServerFrame, RECENT_ON_JOIN},
-    rooms::{
-        port::RoomService,
-        rules::{check_topic, normalize_room_name, DEFAULT_ROOM},
-        HISTORY_MAX,
-    },
+    model::{Receipt, User},
+    protocol::{normalize_client_id, Change, ErrorCode, Role, ServerFrame, RECENT_ON_JOIN},
+    rooms::rules::DEFAULT_ROOM,
 };
-use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::{accounts::live::LiveSessions, accounts::now_ms, db::Db, error::internal};
+use crate::{accounts::live::LiveSessions, accounts::now_ms, db::Db};
 
+/// Kinds of room, and the names of direct conversations.
+pub mod access;
 /// Storing a batch of changes in one transaction.
 mod batch;
 /// Catching up, one read shared by a room's lagging members.
@@ -46,12 +42,16 @@ pub mod rate;
 pub mod refusal;
 /// Reading a room's log as members receive it.
 mod replay;
+/// Full-text search and the Mentions view.
+pub mod search;
 /// Putting a room's feed in log order.
 mod sequencer;
+/// The room server functions' side of the chat.
+mod service;
 /// The SQL for rooms, membership and reading logs.
 mod store;
 /// Wire timestamps.
-mod timefmt;
+pub mod timefmt;
 /// Rows and new events as frames.
 mod wire;
 /// The group-commit writer.
@@ -85,6 +85,7 @@ const ROOMS_PER_SECOND: f64 = 1.0 / 60.0;
 pub struct RoomRef {
     pub id: i64,
     pub name: String,
+    pub kind: access::Kind,
 }
 
 /// A connection's entry into a room, from [`Chat::join`].
@@ -115,8 +116,9 @@ pub struct Chat {
     /// Never sent on: the channel closes when the last `Chat` (held by every open
     /// connection) is dropped, which is how shutdown knows the sockets are done.
     _in_use: mpsc::Sender<()>,
-    /// Room ids by name. Rooms are never renamed or deleted, so entries never go stale.
-    room_ids: Mutex<HashMap<String, i64>>,
+    /// Room ids and kinds by name. Rooms are never renamed, deleted or changed in kind,
+    /// so entries never go stale.
+    room_ids: Mutex<HashMap<String, (i64, access::Kind)>>,
     /// In cluster mode, this node's place in the cluster.
     membership: Option<cluster::Membership>,
     /// Room creations per user.
@@ -175,36 +177,77 @@ impl Chat {
     }
 
     /// The room called `name` as `user` may use it: the one place that says no to a
-    /// room that does not exist.
-    async fn room_for(&self, _user: &User, name: &str) -> Result<RoomRef, Refusal> {
+    /// room that does not exist, and in the same words to a private room or
+    /// conversation `user` is not in.
+    async fn room_for(&self, user: &User, name: &str) -> Result<RoomRef, Refusal> {
         let cached = self
             .room_ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
             .copied();
-        if let Some(id) = cached {
-            return Ok(RoomRef {
+        let room = match cached {
+            Some((id, kind)) => RoomRef {
                 id,
                 name: name.to_string(),
-            });
+                kind,
+            },
+            None => {
+                let row = store::room_by_name(&self.db, name)
+                    .await
+                    .map_err(|e| Refusal::internal("looking up a room failed", e))?
+                    .ok_or_else(|| Refusal::unknown_room(name))?;
+                let kind = access::Kind::parse(&row.kind);
+                self.room_ids
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(row.name.clone(), (row.id, kind));
+                RoomRef {
+                    id: row.id,
+                    name: row.name,
+                    kind,
+                }
+            }
+        };
+        if room.kind != access::Kind::Public && self.stored_role(&room, user).await?.is_none() {
+            return Err(Refusal::unknown_room(name));
         }
-        let row = store::room_by_name(&self.db, name)
-            .await
-            .map_err(|e| Refusal::internal("looking up a room failed", e))?
-            .ok_or_else(|| Refusal::unknown_room(name))?;
-        self.room_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(row.name.clone(), row.id);
-        Ok(RoomRef {
-            id: row.id,
-            name: row.name,
-        })
+        Ok(room)
     }
 
-    /// Enters a room: membership, presence, the live feed, and the replay of every
-    /// event after `since` (without it, from the [`RECENT_ON_JOIN`]th newest message).
+    /// `user`'s membership of `room` as stored: `Member` or `Moderator`.
+    async fn stored_role(&self, room: &RoomRef, user: &User) -> Result<Option<Role>, Refusal> {
+        let role = store::member_role(&self.db, room.id, user.id)
+            .await
+            .map_err(|e| Refusal::internal("looking up a membership failed", e))?;
+        Ok(role.map(|role| Role::parse(&role).unwrap_or(Role::Member)))
+    }
+
+    /// Stores a change the server makes for `user` (joining, leaving) through the
+    /// writer, like any other, without counting against their send rate.
+    async fn change_for(
+        &self,
+        user: &User,
+        room: &RoomRef,
+        change: Change,
+    ) -> Result<Receipt, Refusal> {
+        let pending = self
+            .writer
+            .submit(plan::Submission {
+                room_id: room.id,
+                room: room.name.clone(),
+                actor_id: user.id,
+                actor: user.username.clone(),
+                client_id: uuid::Uuid::new_v4().to_string(),
+                change,
+            })
+            .await?;
+        pending.await
+    }
+
+    /// Enters a room: membership (a `joined` event the first time), presence, the live
+    /// feed, and the replay of every event after `since` (without it, from the
+    /// [`RECENT_ON_JOIN`]th newest message).
     pub async fn join(
         &self,
         user: &User,
@@ -218,6 +261,9 @@ impl Chat {
             ));
         }
         let room = self.room_for(user, name).await?;
+        if room.kind == access::Kind::Public && self.stored_role(&room, user).await?.is_none() {
+            self.change_for(user, &room, Change::Join).await?;
+        }
         // Subscribe before reading the database: whatever is stored from here on is in
         // the feed, whatever was stored before is in the query, and seqs sort out the
         // overlap.
@@ -225,7 +271,6 @@ impl Chat {
         let load = self.hub.load(&room.name).unwrap_or_default();
         let db = &self.db;
         let read = async {
-            store::add_member(db, room.id, user.id, now_ms()).await?;
             let last_seq = store::last_seq(db, room.id).await?;
             // A `since` beyond the room's end (remembered from a database since reset)
             // counts from the end, or every live event would look already seen.
@@ -257,12 +302,16 @@ impl Chat {
         })
     }
 
-    /// Stops being a member of `room` (presence ends with the connection's [`Presence`]).
-    pub async fn leave(&self, user: &User, room: &RoomRef) {
-        // Membership is what member counts show; the leave itself already happened.
-        if let Err(error) = store::remove_member(&self.db, room.id, user.id).await {
-            tracing::warn!(%error, "recording a leave failed");
-        }
+    /// Stops being a member of `room` (a `left` event; presence ends with the
+    /// connection's [`Presence`]).
+    pub async fn leave(&self, user: &User, room: &RoomRef) -> Result<(), Refusal> {
+        self.change_for(user, room, Change::Leave).await.map(drop)
+    }
+
+    /// Frames for every connection of `user`: read positions moving, the room list
+    /// changing.
+    pub fn user_feed(&self, user: &User) -> broadcast::Receiver<axum::extract::ws::Utf8Bytes> {
+        self.hub.user_feed(&user.username)
     }
 
     /// The next page of `room`'s log after seq `after`, and whether more follows: how a
@@ -335,111 +384,5 @@ impl Chat {
     pub fn typing(&self, room: &RoomRef, user: &User) {
         self.hub
             .typing(&room.name, &user.username, std::time::Instant::now());
-    }
-}
-
-#[async_trait]
-impl RoomService for Chat {
-    async fn list_rooms(
-        &self,
-        _user: &User,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<RoomSummary>, ApiError> {
-        let rooms = store::list_rooms(&self.db, after, limit)
-            .await
-            .map_err(|e| internal("listing rooms failed", e))?;
-        Ok(rooms
-            .into_iter()
-            .map(|room| RoomSummary {
-                name: room.name,
-                topic: room.topic,
-                last_seq: room.last_seq,
-                members: room.members,
-            })
-            .collect())
-    }
-
-    async fn create_room(
-        &self,
-        user: &User,
-        name: &str,
-        topic: &str,
-    ) -> Result<RoomSummary, ApiError> {
-        let name = normalize_room_name(name).map_err(ApiError::Invalid)?;
-        let topic = check_topic(topic).map_err(ApiError::Invalid)?;
-        let allowed = self
-            .creations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .allow(user.id, std::time::Instant::now());
-        if !allowed {
-            return Err(ApiError::RateLimited(
-                "You have created many rooms just now; try again in a minute.".into(),
-            ));
-        }
-        let now = now_ms();
-        let id = match store::create_room(&self.db, &name, &topic, Some(user.id), now).await {
-            Ok(id) => id,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(ApiError::Conflict(format!(
-                    "A room named {name} exists already."
-                )))
-            }
-            Err(e) => return Err(internal("creating a room failed", e)),
-        };
-        store::add_member(&self.db, id, user.id, now)
-            .await
-            .map_err(|e| internal("adding a room member failed", e))?;
-        tracing::info!(room = name, user_id = user.id, "room created");
-        Ok(RoomSummary {
-            name,
-            topic,
-            last_seq: 0,
-            members: 1,
-        })
-    }
-
-    async fn history(
-        &self,
-        user: &User,
-        room: &str,
-        before: Option<i64>,
-        limit: Option<u32>,
-    ) -> Result<HistoryPage, ApiError> {
-        let limit = limit.unwrap_or(RECENT_ON_JOIN as u32);
-        if limit == 0 || limit > HISTORY_MAX {
-            return Err(ApiError::Invalid(format!("limit is 1 to {HISTORY_MAX}.")));
-        }
-        let room = self.room_for(user, room).await?;
-        // The position first: whatever changes after it is replayed to a client that
-        // joins with it, so the page may be newer than it but never older.
-        let last_seq = store::last_seq(&self.db, room.id)
-            .await
-            .map_err(|e| internal("reading history failed", e))?;
-        let (mut rows, reactions) =
-            store::messages_before(&self.db, room.id, before, i64::from(limit) + 1)
-                .await
-                .map_err(|e| internal("reading history failed", e))?;
-        let has_more = rows.len() > limit as usize;
-        if has_more {
-            rows.remove(0);
-        }
-        Ok(HistoryPage {
-            messages: wire::message_views(rows, reactions),
-            has_more,
-            last_seq,
-        })
-    }
-
-    async fn submit(
-        &self,
-        user: &User,
-        room: &str,
-        client_id: &str,
-        change: Change,
-    ) -> Result<Receipt, ApiError> {
-        let pending = Chat::submit(self, user, room, client_id, change).await?;
-        Ok(pending.await?)
     }
 }

@@ -1,13 +1,19 @@
 //! Deciding what each change of a batch does, from what the database holds (read under
 //! the rooms' locks) and what the changes before it in the same batch did. Pure, so
-//! that the rules (who may change what, retries within a batch, the reaction limit)
-//! are tested without a database; `batch` turns a plan into SQL.
+//! that the rules (who may see and change what, retries within a batch, the reaction
+//! limit) are tested without a database; `batch` turns a plan into SQL.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{hash_map::Entry, BTreeMap, BTreeSet, HashMap};
 
-use app::protocol::{excerpt, Change, ErrorCode, ReplyPreview, MAX_REACTIONS_PER_MESSAGE};
+use app::{
+    mentions,
+    protocol::{excerpt, Change, ErrorCode, ReplyPreview, Role, MAX_REACTIONS_PER_MESSAGE},
+};
 
-use super::refusal::Refusal;
+use super::{access::Kind, refusal::Refusal};
+
+/// Most people one message notifies by name; names past these are plain text.
+pub const MAX_MENTIONS: usize = 50;
 
 /// A checked change on its way into a room's log.
 #[derive(Clone, Debug)]
@@ -21,6 +27,30 @@ pub struct Submission {
     pub change: Change,
 }
 
+impl Submission {
+    /// The account a membership change is about.
+    pub fn subject(&self) -> Option<&str> {
+        match &self.change {
+            Change::Invite { user } | Change::Remove { user } | Change::SetRole { user, .. } => {
+                Some(user)
+            }
+            _ => None,
+        }
+    }
+
+    /// The names a post mentions, at most [`MAX_MENTIONS`], and whether it says @room.
+    pub fn mentions(&self) -> Option<(Vec<String>, bool)> {
+        match &self.change {
+            Change::Post { body, .. } => {
+                let found = mentions::parse(body);
+                let names = found.users.into_iter().take(MAX_MENTIONS).collect();
+                Some((names, found.room))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A message that changes in a batch refer to, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -30,10 +60,17 @@ pub struct Target {
     pub body: Option<String>,
 }
 
+/// An account a batch names (a member changed, someone mentioned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub banned: bool,
+}
+
 /// What the database holds that a batch's changes depend on.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// Each locked room's last seq and creator.
+    /// Each locked room's state.
     pub rooms: HashMap<i64, RoomState>,
     /// Events stored before, by `(actor_id, client_id)`: their room's name and seq.
     pub stored: HashMap<(i64, String), (String, i64)>,
@@ -41,22 +78,46 @@ pub struct Snapshot {
     pub targets: HashMap<(i64, i64), Target>,
     /// The reactions on the messages the batch reacts to or deletes: `(emoji, user_id)`.
     pub reactions: HashMap<(i64, i64), BTreeSet<(String, i64)>>,
+    /// The accounts the batch names, by username.
+    pub accounts: HashMap<String, Account>,
+    /// The memberships of the actors and the accounts named, by `(room_id, user_id)`:
+    /// `Member` or `Moderator` (ownership comes from the room).
+    pub members: HashMap<(i64, i64), Role>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct RoomState {
     pub last_seq: i64,
     pub created_by: Option<i64>,
+    pub kind: Kind,
+    pub archived: bool,
+    /// Only moderators and the owner may notify everyone with @room.
+    pub mention_room_moderators: bool,
+}
+
+impl Default for RoomState {
+    fn default() -> Self {
+        RoomState {
+            last_seq: 0,
+            created_by: None,
+            kind: Kind::Public,
+            archived: false,
+            mention_room_moderators: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// A new event with this seq (a reply also gets its parent's preview).
+    /// A new event with this seq (a reply also gets its parent's preview; a post that
+    /// notifies the whole room says so).
     New {
         seq: i64,
         parent: Option<ReplyPreview>,
+        room_mention: bool,
     },
-    /// A retry of an event stored before (or earlier in this batch).
+    /// A retry of an event stored before (or earlier in this batch), or a change that
+    /// is already so (joining a room one is in): nothing new, `seq` is where it stands.
     Repeat {
         room: String,
         seq: i64,
@@ -78,12 +139,26 @@ pub struct Plan {
     pub reactions_off: Vec<(i64, i64, String, i64)>,
     /// The final topic of each room whose topic changed.
     pub topics: BTreeMap<i64, String>,
+    /// Rooms archived.
+    pub archived: BTreeSet<i64>,
+    /// Memberships as the batch leaves them, for each `(room_id, user_id)` it changed:
+    /// the role and the seq of the change (where a new member's reading starts), or
+    /// `None` for gone.
+    pub memberships: BTreeMap<(i64, i64), Option<(Role, i64)>>,
+    /// `(room_id, seq, user_id)` of every person a post mentions by name.
+    pub mentions: Vec<(i64, i64, i64)>,
+    /// `(room_id, seq, author_id)` of every post that notifies all members.
+    pub room_mentions: Vec<(i64, i64, i64)>,
 }
 
 pub fn plan(batch: &[Submission], snapshot: &Snapshot) -> Plan {
     let mut plan = Plan::default();
-    let mut targets = snapshot.targets.clone();
-    let mut reactions = snapshot.reactions.clone();
+    let mut state = State {
+        targets: snapshot.targets.clone(),
+        reactions: snapshot.reactions.clone(),
+        members: snapshot.members.clone(),
+        archived: BTreeSet::new(),
+    };
     let mut first_of_key: HashMap<(i64, &str), usize> = HashMap::new();
 
     for (i, submission) in batch.iter().enumerate() {
@@ -111,19 +186,13 @@ pub fn plan(batch: &[Submission], snapshot: &Snapshot) -> Plan {
             });
             continue;
         }
-        let decision = decide(
-            submission,
-            snapshot,
-            &mut targets,
-            &mut reactions,
-            &mut plan,
-        );
+        let decision = decide(submission, snapshot, &mut state, &mut plan);
         plan.decisions.push(decision);
     }
 
     // Reactions: write only the difference between what was stored and where the
     // batch left each message (on and off again in one batch writes nothing).
-    for (message, now) in &reactions {
+    for (message, now) in &state.reactions {
         let before = snapshot.reactions.get(message).cloned().unwrap_or_default();
         for (emoji, user) in now.difference(&before) {
             plan.reactions_on
@@ -139,16 +208,81 @@ pub fn plan(batch: &[Submission], snapshot: &Snapshot) -> Plan {
     plan
 }
 
+/// What the changes of a batch so far made of what the snapshot holds.
+struct State {
+    targets: HashMap<(i64, i64), Target>,
+    reactions: HashMap<(i64, i64), BTreeSet<(String, i64)>>,
+    members: HashMap<(i64, i64), Role>,
+    archived: BTreeSet<i64>,
+}
+
+fn forbidden(why: &str) -> Refusal {
+    Refusal::new(ErrorCode::Forbidden, why)
+}
+
+/// What a change that is already so decides: nothing new.
+const ALREADY: Result<Effect, Refusal> = Ok(Effect::Nothing);
+
+enum Effect {
+    /// A new event.
+    Event {
+        parent: Option<ReplyPreview>,
+        room_mention: bool,
+    },
+    /// Nothing to store: the change is already so.
+    Nothing,
+}
+
+fn event() -> Result<Effect, Refusal> {
+    Ok(Effect::Event {
+        parent: None,
+        room_mention: false,
+    })
+}
+
 fn decide(
     submission: &Submission,
     snapshot: &Snapshot,
-    targets: &mut HashMap<(i64, i64), Target>,
-    reactions: &mut HashMap<(i64, i64), BTreeSet<(String, i64)>>,
+    state: &mut State,
     plan: &mut Plan,
 ) -> Decision {
     let room_id = submission.room_id;
+    let actor = submission.actor_id;
     let Some(room) = snapshot.rooms.get(&room_id) else {
         return Decision::Refused(Refusal::unknown_room(&submission.room));
+    };
+    let role_of = |members: &HashMap<(i64, i64), Role>, user: i64| -> Option<Role> {
+        let member = members.get(&(room_id, user)).copied();
+        if room.kind != Kind::Dm && room.created_by == Some(user) {
+            // The creator owns a public room even while not in it.
+            if member.is_some() || room.kind == Kind::Public {
+                return Some(Role::Owner);
+            }
+        }
+        member
+    };
+    let role = role_of(&state.members, actor);
+    // Private rooms and conversations do not exist for those outside them.
+    if room.kind != Kind::Public && role.is_none() {
+        return Decision::Refused(Refusal::unknown_room(&submission.room));
+    }
+    let archived = room.archived || state.archived.contains(&room_id);
+    if archived && !matches!(submission.change, Change::Leave) {
+        return Decision::Refused(forbidden("This room is archived: it is read-only."));
+    }
+    let manages = role.is_some_and(Role::manages);
+    let manage = |verb: &str| -> Result<(), Refusal> {
+        if room.kind == Kind::Dm {
+            Err(forbidden(&format!(
+                "A direct conversation has no one to {verb}."
+            )))
+        } else if manages {
+            Ok(())
+        } else {
+            Err(forbidden(&format!(
+                "Only the room's owner and moderators can {verb}."
+            )))
+        }
     };
     // A message that exists and is not deleted, or why not.
     let live = |targets: &HashMap<(i64, i64), Target>, seq: i64| -> Result<Target, Refusal> {
@@ -157,49 +291,65 @@ fn decide(
             _ => Err(Refusal::unknown_message(seq)),
         }
     };
-    let own = |target: &Target, verb: &str| -> Result<(), Refusal> {
-        if target.author_id == submission.actor_id {
-            Ok(())
-        } else {
-            Err(Refusal::new(
-                ErrorCode::Forbidden,
-                format!("Only its author can {verb} this message."),
-            ))
+    let subject = |name: &str| -> Result<Account, Refusal> {
+        match snapshot.accounts.get(name) {
+            Some(account) if !account.banned => Ok(*account),
+            _ => Err(Refusal::invalid(format!(
+                "There is no account named {name:?}."
+            ))),
         }
     };
 
-    let outcome: Result<Option<ReplyPreview>, Refusal> = match &submission.change {
-        Change::Post { reply_to, .. } => match reply_to {
-            Some(parent) => live(targets, *parent).map(|target| {
-                Some(ReplyPreview {
-                    author: target.author.clone(),
-                    excerpt: target.body.as_deref().map(excerpt),
-                })
-            }),
-            None => Ok(None),
-        },
-        Change::Edit { target, body } => live(targets, *target)
-            .and_then(|found| own(&found, "edit"))
-            .map(|()| {
-                if let Some(entry) = targets.get_mut(&(room_id, *target)) {
-                    entry.body = Some(body.clone());
+    let outcome: Result<Effect, Refusal> = match &submission.change {
+        Change::Post { reply_to, .. } => {
+            let parent = match reply_to {
+                Some(parent) => live(&state.targets, *parent).map(|target| {
+                    Some(ReplyPreview {
+                        author: target.author.clone(),
+                        excerpt: target.body.as_deref().map(excerpt),
+                    })
+                }),
+                None => Ok(None),
+            };
+            parent.map(|parent| {
+                let (_, room_word) = submission.mentions().unwrap_or_default();
+                Effect::Event {
+                    parent,
+                    room_mention: room_word && (manages || !room.mention_room_moderators),
                 }
-                plan.edits.insert((room_id, *target), body.clone());
-                None
-            }),
-        Change::Delete { target } => live(targets, *target)
-            .and_then(|found| own(&found, "delete"))
-            .map(|()| {
-                if let Some(entry) = targets.get_mut(&(room_id, *target)) {
-                    entry.body = None;
-                }
-                plan.edits.remove(&(room_id, *target));
-                plan.deletes.insert((room_id, *target));
-                reactions.entry((room_id, *target)).or_default().clear();
-                None
-            }),
-        Change::React { target, emoji, on } => live(targets, *target).and_then(|_| {
-            let set = reactions.entry((room_id, *target)).or_default();
+            })
+        }
+        Change::Edit { target, body } => live(&state.targets, *target).and_then(|found| {
+            if found.author_id != actor {
+                return Err(forbidden("Only its author can edit this message."));
+            }
+            if let Some(entry) = state.targets.get_mut(&(room_id, *target)) {
+                entry.body = Some(body.clone());
+            }
+            plan.edits.insert((room_id, *target), body.clone());
+            event()
+        }),
+        Change::Delete { target } => live(&state.targets, *target).and_then(|found| {
+            let moderates = manages && room.kind != Kind::Dm;
+            if found.author_id != actor && !moderates {
+                return Err(forbidden(
+                    "Only its author, or the room's owner and moderators, can delete this message.",
+                ));
+            }
+            if let Some(entry) = state.targets.get_mut(&(room_id, *target)) {
+                entry.body = None;
+            }
+            plan.edits.remove(&(room_id, *target));
+            plan.deletes.insert((room_id, *target));
+            state
+                .reactions
+                .entry((room_id, *target))
+                .or_default()
+                .clear();
+            event()
+        }),
+        Change::React { target, emoji, on } => live(&state.targets, *target).and_then(|_| {
+            let set = state.reactions.entry((room_id, *target)).or_default();
             if *on {
                 let distinct: BTreeSet<&str> = set.iter().map(|(e, _)| e.as_str()).collect();
                 if !distinct.contains(emoji.as_str()) && distinct.len() >= MAX_REACTIONS_PER_MESSAGE
@@ -208,43 +358,161 @@ fn decide(
                         "A message can have at most {MAX_REACTIONS_PER_MESSAGE} different emoji."
                     )));
                 }
-                set.insert((emoji.clone(), submission.actor_id));
+                set.insert((emoji.clone(), actor));
             } else {
-                set.remove(&(emoji.clone(), submission.actor_id));
+                set.remove(&(emoji.clone(), actor));
             }
-            Ok(None)
+            event()
         }),
-        Change::Topic { topic } => {
-            if room.created_by == Some(submission.actor_id) {
-                plan.topics.insert(room_id, topic.clone());
-                Ok(None)
+        Change::Topic { topic } => manage("change the topic").map(|()| {
+            plan.topics.insert(room_id, topic.clone());
+            Effect::Event {
+                parent: None,
+                room_mention: false,
+            }
+        }),
+        Change::Join => match state.members.entry((room_id, actor)) {
+            Entry::Occupied(_) => ALREADY,
+            Entry::Vacant(entry) => {
+                entry.insert(Role::Member);
+                event()
+            }
+        },
+        Change::Leave => {
+            if room.kind == Kind::Dm {
+                Err(forbidden("You cannot leave a direct conversation."))
+            } else if state.members.remove(&(room_id, actor)).is_some() {
+                event()
             } else {
-                Err(Refusal::new(
-                    ErrorCode::Forbidden,
-                    "Only the room's creator can change its topic.",
-                ))
+                ALREADY
             }
         }
+        Change::Invite { user } => manage("invite people").and_then(|()| {
+            let account = subject(user)?;
+            match state.members.entry((room_id, account.id)) {
+                Entry::Occupied(_) => ALREADY,
+                Entry::Vacant(entry) => {
+                    entry.insert(Role::Member);
+                    event()
+                }
+            }
+        }),
+        Change::Remove { user } => manage("remove people").and_then(|()| {
+            let account = subject(user)?;
+            match role_of(&state.members, account.id) {
+                _ if !state.members.contains_key(&(room_id, account.id)) => Err(Refusal::invalid(
+                    format!("{user} is not a member of this room."),
+                )),
+                _ if account.id == actor => Err(Refusal::invalid("To go, leave the room.")),
+                Some(Role::Owner) => Err(forbidden("The room's owner cannot be removed.")),
+                Some(Role::Moderator) if role != Some(Role::Owner) => {
+                    Err(forbidden("Only the owner can remove a moderator."))
+                }
+                _ => {
+                    state.members.remove(&(room_id, account.id));
+                    event()
+                }
+            }
+        }),
+        Change::SetRole { user, role: new } => manage("change roles").and_then(|()| {
+            if role != Some(Role::Owner) {
+                return Err(forbidden("Only the room's owner can name moderators."));
+            }
+            if *new == Role::Owner {
+                return Err(Refusal::invalid("A room has one owner: its creator."));
+            }
+            let account = subject(user)?;
+            match role_of(&state.members, account.id) {
+                None => Err(Refusal::invalid(format!(
+                    "{user} is not a member of this room."
+                ))),
+                Some(Role::Owner) => Err(Refusal::invalid("The owner's role does not change.")),
+                Some(current) if current == *new => ALREADY,
+                Some(_) => {
+                    state.members.insert((room_id, account.id), *new);
+                    event()
+                }
+            }
+        }),
+        Change::Archive => manage("archive the room").map(|()| {
+            state.archived.insert(room_id);
+            plan.archived.insert(room_id);
+            Effect::Event {
+                parent: None,
+                room_mention: false,
+            }
+        }),
     };
-    match outcome {
-        Ok(parent) => {
-            let last = plan.last_seq.entry(room_id).or_insert(room.last_seq);
-            *last += 1;
-            let seq = *last;
-            if let Change::Post { body, .. } = &submission.change {
-                // Later changes in the batch may refer to it (a client can guess seqs).
-                targets.insert(
-                    (room_id, seq),
-                    Target {
-                        author_id: submission.actor_id,
-                        author: submission.actor.clone(),
-                        body: Some(body.clone()),
-                    },
-                );
-            }
-            Decision::New { seq, parent }
+    let (parent, room_mention) = match outcome {
+        Ok(Effect::Event {
+            parent,
+            room_mention,
+        }) => (parent, room_mention),
+        Ok(Effect::Nothing) => {
+            let seq = plan
+                .last_seq
+                .get(&room_id)
+                .copied()
+                .unwrap_or(room.last_seq);
+            return Decision::Repeat {
+                room: submission.room.clone(),
+                seq,
+            };
         }
-        Err(refusal) => Decision::Refused(refusal),
+        Err(refusal) => return Decision::Refused(refusal),
+    };
+    let last = plan.last_seq.entry(room_id).or_insert(room.last_seq);
+    *last += 1;
+    let seq = *last;
+    match &submission.change {
+        Change::Post { body, .. } => {
+            // Later changes in the batch may refer to it (a client can guess seqs).
+            state.targets.insert(
+                (room_id, seq),
+                Target {
+                    author_id: actor,
+                    author: submission.actor.clone(),
+                    body: Some(body.clone()),
+                },
+            );
+            let (names, _) = submission.mentions().unwrap_or_default();
+            for name in names {
+                let Some(account) = snapshot.accounts.get(&name) else {
+                    continue;
+                };
+                // Only people who can read the room are told of it.
+                let reads =
+                    room.kind == Kind::Public || state.members.contains_key(&(room_id, account.id));
+                if account.id != actor && reads {
+                    plan.mentions.push((room_id, seq, account.id));
+                }
+            }
+            if room_mention {
+                plan.room_mentions.push((room_id, seq, actor));
+            }
+        }
+        Change::Join | Change::Leave => {
+            let now = state
+                .members
+                .get(&(room_id, actor))
+                .map(|role| (*role, seq));
+            plan.memberships.insert((room_id, actor), now);
+        }
+        Change::Invite { user } | Change::Remove { user } | Change::SetRole { user, .. } => {
+            if let Some(account) = snapshot.accounts.get(user.as_str()) {
+                let now = state
+                    .members
+                    .get(&(room_id, account.id))
+                    .map(|role| (*role, seq));
+                plan.memberships.insert((room_id, account.id), now);
+            }
+        }
+        _ => {}
+    }
+    Decision::New {
+        seq,
+        parent,
+        room_mention,
     }
 }
 
@@ -290,6 +558,7 @@ mod tests {
             RoomState {
                 last_seq: 10,
                 created_by: Some(ALICE),
+                ..RoomState::default()
             },
         );
         snapshot.targets.insert(
@@ -385,7 +654,8 @@ mod tests {
             plan.decisions[0],
             Decision::New {
                 seq: 11,
-                parent: None
+                parent: None,
+                room_mention: false,
             }
         );
         assert_eq!(
@@ -407,7 +677,8 @@ mod tests {
             plan.decisions[5],
             Decision::New {
                 seq: 12,
-                parent: None
+                parent: None,
+                room_mention: false,
             }
         );
     }
@@ -449,7 +720,8 @@ mod tests {
                 parent: Some(ReplyPreview {
                     author: "alice".into(),
                     excerpt: Some("hello".into())
-                })
+                }),
+                room_mention: false,
             }
         );
         assert_eq!(code(&plan.decisions[2]), Some(ErrorCode::UnknownMessage));
@@ -584,5 +856,217 @@ mod tests {
         let plan = plan(&batch, &snapshot());
         assert_eq!(seqs(&plan), [Some(11), Some(12)]);
         assert_eq!(plan.topics[&ROOM], "two");
+    }
+
+    const CAROL: i64 = 3;
+
+    fn as_user(actor_id: i64, name: &str, client_id: &str, change: Change) -> Submission {
+        Submission {
+            actor: name.into(),
+            ..submit(actor_id, client_id, change)
+        }
+    }
+
+    /// A private room owned by alice, with bob a member and carol (an account) outside.
+    fn private_room() -> Snapshot {
+        let mut snapshot = snapshot();
+        snapshot.rooms.insert(
+            ROOM,
+            RoomState {
+                last_seq: 10,
+                created_by: Some(ALICE),
+                kind: Kind::Private,
+                ..RoomState::default()
+            },
+        );
+        snapshot.members.insert((ROOM, ALICE), Role::Member);
+        snapshot.members.insert((ROOM, BOB), Role::Member);
+        for (name, id) in [("alice", ALICE), ("bob", BOB), ("carol", CAROL)] {
+            snapshot
+                .accounts
+                .insert(name.into(), Account { id, banned: false });
+        }
+        snapshot
+    }
+
+    #[test]
+    fn outsiders_of_a_private_room_are_told_it_does_not_exist() {
+        let changes = [
+            post("hi"),
+            react(10, "👍", true),
+            Change::Delete { target: 10 },
+            Change::Topic { topic: "x".into() },
+            Change::Join,
+            Change::Leave,
+            Change::Invite {
+                user: "carol".into(),
+            },
+            Change::Archive,
+        ];
+        let batch: Vec<Submission> = changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| as_user(CAROL, "carol", &format!("c{i}"), c))
+            .collect();
+        let plan = plan(&batch, &private_room());
+        for decision in &plan.decisions {
+            assert_eq!(
+                decision,
+                &Decision::Refused(Refusal::unknown_room("general"))
+            );
+        }
+        assert!(plan.last_seq.is_empty());
+    }
+
+    #[test]
+    fn owners_and_moderators_manage_and_members_do_not() {
+        let batch = [
+            as_user(BOB, "bob", "t", Change::Topic { topic: "x".into() }),
+            as_user(
+                BOB,
+                "bob",
+                "i",
+                Change::Invite {
+                    user: "carol".into(),
+                },
+            ),
+            as_user(
+                ALICE,
+                "alice",
+                "i2",
+                Change::Invite {
+                    user: "carol".into(),
+                },
+            ),
+            // Carol, now in, posts; the invitation again changes nothing.
+            as_user(CAROL, "carol", "p", post("hello")),
+            as_user(
+                ALICE,
+                "alice",
+                "i3",
+                Change::Invite {
+                    user: "carol".into(),
+                },
+            ),
+            as_user(
+                ALICE,
+                "alice",
+                "r",
+                Change::SetRole {
+                    user: "bob".into(),
+                    role: Role::Moderator,
+                },
+            ),
+            // Bob moderates now: deletes carol's message, removes carol, but not alice.
+            as_user(BOB, "bob", "d", Change::Delete { target: 12 }),
+            as_user(
+                BOB,
+                "bob",
+                "x",
+                Change::Remove {
+                    user: "carol".into(),
+                },
+            ),
+            as_user(
+                BOB,
+                "bob",
+                "y",
+                Change::Remove {
+                    user: "alice".into(),
+                },
+            ),
+            as_user(CAROL, "carol", "p2", post("still here?")),
+            as_user(
+                BOB,
+                "bob",
+                "ghost",
+                Change::Invite {
+                    user: "nobody".into(),
+                },
+            ),
+        ];
+        let plan = plan(&batch, &private_room());
+        assert_eq!(
+            seqs(&plan),
+            [
+                None,
+                None,
+                Some(11),
+                Some(12),
+                None,
+                Some(13),
+                Some(14),
+                Some(15),
+                None,
+                None,
+                None
+            ]
+        );
+        assert_eq!(code(&plan.decisions[0]), Some(ErrorCode::Forbidden));
+        assert_eq!(code(&plan.decisions[1]), Some(ErrorCode::Forbidden));
+        assert!(matches!(
+            plan.decisions[4],
+            Decision::Repeat { seq: 12, .. }
+        ));
+        assert_eq!(code(&plan.decisions[8]), Some(ErrorCode::Forbidden));
+        assert_eq!(code(&plan.decisions[9]), Some(ErrorCode::UnknownRoom));
+        assert_eq!(code(&plan.decisions[10]), Some(ErrorCode::InvalidMessage));
+        assert_eq!(plan.memberships[&(ROOM, CAROL)], None);
+        assert_eq!(plan.memberships[&(ROOM, BOB)], Some((Role::Moderator, 13)));
+    }
+
+    #[test]
+    fn an_archived_room_is_read_only_but_can_be_left() {
+        let batch = [
+            as_user(ALICE, "alice", "a", Change::Archive),
+            as_user(BOB, "bob", "p", post("late")),
+            as_user(ALICE, "alice", "t", Change::Topic { topic: "x".into() }),
+            as_user(BOB, "bob", "l", Change::Leave),
+        ];
+        let plan = plan(&batch, &private_room());
+        assert_eq!(seqs(&plan), [Some(11), None, None, Some(12)]);
+        assert_eq!(code(&plan.decisions[1]), Some(ErrorCode::Forbidden));
+        assert!(plan.archived.contains(&ROOM));
+    }
+
+    #[test]
+    fn mentions_reach_readers_and_room_mentions_follow_the_rooms_rule() {
+        let mut snapshot = private_room();
+        let batch = [as_user(BOB, "bob", "m", post("@alice @carol @room"))];
+        let planned = plan(&batch, &snapshot);
+        // Carol cannot read the room: she is not told.
+        assert_eq!(planned.mentions, [(ROOM, 11, ALICE)]);
+        assert_eq!(planned.room_mentions, [(ROOM, 11, BOB)]);
+        snapshot
+            .rooms
+            .get_mut(&ROOM)
+            .unwrap()
+            .mention_room_moderators = true;
+        let planned = plan(&batch, &snapshot);
+        assert!(planned.room_mentions.is_empty());
+        assert!(matches!(
+            planned.decisions[0],
+            Decision::New {
+                room_mention: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_conversation_has_no_managers_and_cannot_be_left() {
+        let mut snapshot = private_room();
+        snapshot.rooms.get_mut(&ROOM).unwrap().kind = Kind::Dm;
+        let batch = [
+            as_user(ALICE, "alice", "t", Change::Topic { topic: "x".into() }),
+            as_user(ALICE, "alice", "l", Change::Leave),
+            as_user(ALICE, "alice", "d", Change::Delete { target: 9 }),
+            as_user(ALICE, "alice", "p", post("hi")),
+        ];
+        let plan = plan(&batch, &snapshot);
+        assert_eq!(seqs(&plan), [None, None, None, Some(11)]);
+        for decision in &plan.decisions[..3] {
+            assert_eq!(code(decision), Some(ErrorCode::Forbidden));
+        }
     }
 }

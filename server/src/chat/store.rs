@@ -13,22 +13,145 @@ use super::wire::{LogRow, MessageRow, ReactionRow};
 pub struct RoomRow {
     pub id: i64,
     pub name: String,
+    pub kind: String,
 }
 
+/// A room as `list_rooms` shows it to one user (booleans as 0/1: both dialects read
+/// them as integers).
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RoomListing {
     pub name: String,
     pub topic: String,
     pub last_seq: i64,
+    pub kind: String,
+    pub created_by: Option<i64>,
+    pub archived_at: Option<i64>,
+    pub mention_room: String,
     pub members: i64,
+    pub role: Option<String>,
+    pub last_read_seq: Option<i64>,
+    pub muted: Option<i64>,
+    pub unread: i64,
+    pub mentions: i64,
+    pub last_activity: Option<i64>,
 }
 
 pub async fn room_by_name(db: &Db, name: &str) -> Result<Option<RoomRow>, sqlx::Error> {
     with_pool!(db, pool => {
-        sqlx::query_as("SELECT id, name FROM rooms WHERE name = ?")
+        sqlx::query_as("SELECT id, name, kind FROM rooms WHERE name = ?")
             .bind(name)
             .fetch_optional(pool)
             .await
+    })
+}
+
+/// `user_id`'s stored role in a room (`member` or `moderator`), `None` if not a member.
+pub async fn member_role(
+    db: &Db,
+    room_id: i64,
+    user_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT role FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// The members of a room by name: their stored roles, and 1 for the owner.
+pub async fn members(db: &Db, room_id: i64) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT u.username, rm.role, \
+                    CASE WHEN r.created_by = rm.user_id AND r.kind <> 'dm' THEN 1 ELSE 0 END AS owner \
+             FROM room_members rm JOIN users u ON u.id = rm.user_id JOIN rooms r ON r.id = rm.room_id \
+             WHERE rm.room_id = ? ORDER BY u.username",
+        )
+        .bind(room_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Ids and names of the accounts called `names` that are not banned.
+pub async fn accounts_named(db: &Db, names: &[String]) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_pool!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, username FROM users WHERE banned_at IS NULL AND username IN (",
+        );
+        let mut list = query.separated(", ");
+        for name in names {
+            list.push_bind(name.as_str());
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(pool).await
+    })
+}
+
+/// Up to `limit` usernames starting with `prefix`, in order (for completion).
+pub async fn usernames_starting(
+    db: &Db,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<String>, sqlx::Error> {
+    // Names are a-z 0-9 _ . - only: escaping `_` keeps LIKE literal.
+    let pattern = format!("{}%", prefix.replace('_', "\\_"));
+    with_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT username FROM users WHERE banned_at IS NULL AND username LIKE ? ESCAPE '\\' \
+             ORDER BY username LIMIT ?",
+        )
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Creates a direct conversation called `name` between `ids` (all members at once,
+/// the conversation's last seq 0); one that exists already is left as it is (false).
+pub async fn create_dm(
+    db: &Db,
+    name: &str,
+    creator: i64,
+    ids: &[i64],
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO rooms (name, topic, created_by, created_at, kind) VALUES (?, '', ?, ?, 'dm')",
+        )
+        .bind(name)
+        .bind(creator)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match created {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO room_members (room_id, user_id, joined_at, role, last_read_seq) ",
+        );
+        insert.push_values(ids, |mut row, id| {
+            row.push("(SELECT id FROM rooms WHERE name = ")
+                .push_bind_unseparated(name)
+                .push_unseparated(")")
+                .push_bind(*id)
+                .push_bind(now)
+                .push_bind("member")
+                .push_bind(0i64);
+        });
+        insert.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
     })
 }
 
@@ -57,77 +180,202 @@ pub async fn last_seqs(db: &Db, room_ids: &[i64]) -> Result<Vec<(i64, i64)>, sql
     })
 }
 
-/// Up to `limit` rooms whose names sort after `after` (by the unique index on names).
-pub async fn list_rooms(db: &Db, after: &str, limit: u32) -> Result<Vec<RoomListing>, sqlx::Error> {
+/// What `user_id` sees of up to `limit` rooms whose names sort after `after` (by the
+/// unique index on names): every public room, and the private rooms and
+/// conversations it is in, with its read position and what is unread after it.
+/// `only` limits it to one room.
+pub async fn list_rooms(
+    db: &Db,
+    user_id: i64,
+    after: &str,
+    limit: u32,
+    only: Option<&str>,
+) -> Result<Vec<RoomListing>, sqlx::Error> {
+    let only_clause = if only.is_some() {
+        " AND r.name = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT r.name, r.topic, r.last_seq, r.kind, r.created_by, r.archived_at, r.mention_room, \
+                (SELECT COUNT(*) FROM room_members x WHERE x.room_id = r.id) AS members, \
+                rm.role, rm.last_read_seq, rm.muted, \
+                (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id AND m.seq > rm.last_read_seq \
+                    AND m.author_id <> ? AND m.deleted_at IS NULL) AS unread, \
+                (SELECT COUNT(*) FROM mentions mn JOIN messages m ON m.room_id = mn.room_id AND m.seq = mn.seq \
+                    WHERE mn.user_id = ? AND mn.room_id = r.id AND mn.seq > rm.last_read_seq \
+                    AND m.deleted_at IS NULL) AS mentions, \
+                (SELECT m.sent_at FROM messages m WHERE m.room_id = r.id ORDER BY m.seq DESC LIMIT 1) \
+                    AS last_activity \
+         FROM rooms r LEFT JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = ? \
+         WHERE r.name > ? AND (r.kind = 'public' OR rm.user_id IS NOT NULL){only_clause} \
+         ORDER BY r.name LIMIT ?"
+    );
     with_pool!(db, pool => {
-        sqlx::query_as(
-            "SELECT r.name, r.topic, r.last_seq, \
-                    (SELECT COUNT(*) FROM room_members rm WHERE rm.room_id = r.id) AS members \
-             FROM rooms r WHERE r.name > ? ORDER BY r.name LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+        let mut query = sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(user_id)
+            .bind(user_id)
+            .bind(after);
+        if let Some(name) = only {
+            query = query.bind(name);
+        }
+        query.bind(limit).fetch_all(pool).await
     })
 }
 
-/// Creates a room; a taken name fails with a unique violation.
+/// The other people in each of the conversations `room_names`, by room name.
+pub async fn dm_people(db: &Db, room_names: &[&str]) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if room_names.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_pool!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT r.name, u.username FROM rooms r JOIN room_members rm ON rm.room_id = r.id \
+             JOIN users u ON u.id = rm.user_id WHERE r.name IN (",
+        );
+        let mut list = query.separated(", ");
+        for name in room_names {
+            list.push_bind(*name);
+        }
+        query.push(") ORDER BY u.username");
+        query.build_query_as().fetch_all(pool).await
+    })
+}
+
+/// Moves `user_id`'s read position in a room forward to `seq` (never back, never past
+/// the room's end); false when not a member.
+pub async fn mark_read(db: &Db, room_id: i64, user_id: i64, seq: i64) -> Result<bool, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE room_members SET last_read_seq = ? \
+             WHERE room_id = ? AND user_id = ? AND last_read_seq < ?",
+        )
+        .bind(seq)
+        .bind(room_id)
+        .bind(user_id)
+        .bind(seq)
+        .execute(pool)
+        .await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+        Ok(found.is_some())
+    })
+}
+
+/// Marks every room `user_id` is in as read to its end; the rooms that moved.
+pub async fn mark_all_read(db: &Db, user_id: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    with_pool!(db, pool => {
+        let moved: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT r.name, r.id, r.last_seq FROM room_members rm JOIN rooms r ON r.id = rm.room_id \
+             WHERE rm.user_id = ? AND rm.last_read_seq < r.last_seq",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+        for (_, room_id, last_seq) in &moved {
+            sqlx::query(
+                "UPDATE room_members SET last_read_seq = ? WHERE room_id = ? AND user_id = ? AND last_read_seq < ?",
+            )
+            .bind(last_seq)
+            .bind(room_id)
+            .bind(user_id)
+            .bind(last_seq)
+            .execute(pool)
+            .await?;
+        }
+        Ok(moved.into_iter().map(|(name, _, seq)| (name, seq)).collect())
+    })
+}
+
+/// Mutes or unmutes a room for `user_id`; false when not a member.
+pub async fn set_muted(
+    db: &Db,
+    room_id: i64,
+    user_id: i64,
+    muted: bool,
+) -> Result<bool, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE room_members SET muted = ? WHERE room_id = ? AND user_id = ?")
+            .bind(muted)
+            .bind(room_id)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+        Ok(found.is_some())
+    })
+}
+
+/// Who may notify everyone in a room with @room: `members` or `moderators`.
+pub async fn set_mention_room(db: &Db, room_id: i64, who: &str) -> Result<(), sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query("UPDATE rooms SET mention_room = ? WHERE id = ?")
+            .bind(who)
+            .bind(room_id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })
+}
+
+/// Creates a room of `kind` (public or private); a taken name fails with a unique
+/// violation.
 pub async fn create_room(
     db: &Db,
     name: &str,
     topic: &str,
+    kind: &str,
     created_by: Option<i64>,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     Ok(insert_id!(
         db,
-        sqlx::query("INSERT INTO rooms (name, topic, created_by, created_at) VALUES (?, ?, ?, ?)")
-            .bind(name)
-            .bind(topic)
-            .bind(created_by)
-            .bind(now)
+        sqlx::query(
+            "INSERT INTO rooms (name, topic, kind, created_by, created_at) VALUES (?, ?, ?, ?, ?)"
+        )
+        .bind(name)
+        .bind(topic)
+        .bind(kind)
+        .bind(created_by)
+        .bind(now)
     ))
 }
 
 /// Makes sure the default room exists (idempotent, safe to race).
 pub async fn ensure_room(db: &Db, name: &str, topic: &str, now: i64) -> Result<(), sqlx::Error> {
-    match create_room(db, name, topic, None, now).await {
+    match create_room(db, name, topic, "public", None, now).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-pub async fn add_member(db: &Db, room_id: i64, user_id: i64, now: i64) -> Result<(), sqlx::Error> {
-    // INSERT … SELECT … WHERE NOT EXISTS is idempotent in both dialects without their
-    // different spellings of "insert or ignore".
+/// Makes the creator of a new room its first member (the owner, by the room's
+/// `created_by`); before the room has any events, so not an event itself.
+pub async fn add_creator(db: &Db, room_id: i64, user_id: i64, now: i64) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
-            "INSERT INTO room_members (room_id, user_id, joined_at) \
-             SELECT ?, ?, ? FROM rooms WHERE id = ? AND NOT EXISTS \
-             (SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?)",
+            "INSERT INTO room_members (room_id, user_id, joined_at, role, last_read_seq) \
+             VALUES (?, ?, ?, 'member', 0)",
         )
         .bind(room_id)
         .bind(user_id)
         .bind(now)
-        .bind(room_id)
-        .bind(room_id)
-        .bind(user_id)
         .execute(pool)
         .await
         .map(drop)
-    })
-}
-
-pub async fn remove_member(db: &Db, room_id: i64, user_id: i64) -> Result<(), sqlx::Error> {
-    with_pool!(db, pool => {
-        sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
-            .bind(room_id)
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .map(drop)
     })
 }
 
@@ -175,7 +423,8 @@ pub async fn events_after(
            {select} m.seq, 'message' AS kind, a.username AS actor, m.client_id, \
                   NULL AS target_seq, NULL AS emoji, NULL AS topic, m.sent_at AS at, m.body, \
                   m.reply_to, pu.username AS parent_author, \
-                  SUBSTR(p.body, 1, {excerpt}) AS parent_body \
+                  SUBSTR(p.body, 1, {excerpt}) AS parent_body, m.room_mention, \
+                  NULL AS subject, NULL AS role \
            FROM messages m \
            JOIN users a ON a.id = m.author_id \
            LEFT JOIN messages p ON p.room_id = m.room_id AND p.seq = m.reply_to \
@@ -184,9 +433,10 @@ pub async fn events_after(
          UNION ALL SELECT * FROM (\
            {select} e.seq, e.kind, a.username AS actor, e.client_id, e.target_seq, e.emoji, \
                   e.topic, e.at, t.body, NULL AS reply_to, NULL AS parent_author, \
-                  NULL AS parent_body \
+                  NULL AS parent_body, NULL AS room_mention, s.username AS subject, e.role \
            FROM room_events e \
            JOIN users a ON a.id = e.actor_id \
+           LEFT JOIN users s ON s.id = e.subject_id \
            LEFT JOIN messages t ON e.kind = 'edited' AND t.room_id = e.room_id \
                 AND t.seq = e.target_seq \
            WHERE e.room_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?) AS changed \

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use app::protocol::{
-    excerpt, Change, ChatMessage, Deleted, Edited, MessageView, Reacted, Reaction, ReplyPreview,
-    ServerFrame, TopicSet,
+    excerpt, ArchivedRoom, Change, ChatMessage, Deleted, Edited, MemberChange, MemberEvent,
+    MessageView, Reacted, Reaction, ReplyPreview, Role, ServerFrame, TopicSet,
 };
 
 use super::{plan::Submission, timefmt::rfc3339_ms};
@@ -19,7 +19,28 @@ pub enum Kind {
     ReactionOn,
     ReactionOff,
     Topic,
+    Joined,
+    Left,
+    Invited,
+    Removed,
+    RoleChanged,
+    Archived,
 }
+
+const KINDS: [Kind; 12] = [
+    Kind::Message,
+    Kind::Edited,
+    Kind::Deleted,
+    Kind::ReactionOn,
+    Kind::ReactionOff,
+    Kind::Topic,
+    Kind::Joined,
+    Kind::Left,
+    Kind::Invited,
+    Kind::Removed,
+    Kind::RoleChanged,
+    Kind::Archived,
+];
 
 impl Kind {
     pub fn of(change: &Change) -> Kind {
@@ -30,7 +51,25 @@ impl Kind {
             Change::React { on: true, .. } => Kind::ReactionOn,
             Change::React { on: false, .. } => Kind::ReactionOff,
             Change::Topic { .. } => Kind::Topic,
+            Change::Join => Kind::Joined,
+            Change::Leave => Kind::Left,
+            Change::Invite { .. } => Kind::Invited,
+            Change::Remove { .. } => Kind::Removed,
+            Change::SetRole { .. } => Kind::RoleChanged,
+            Change::Archive => Kind::Archived,
         }
+    }
+
+    /// What a membership event says happened, for those kinds.
+    fn member_change(self) -> Option<MemberChange> {
+        Some(match self {
+            Kind::Joined => MemberChange::Joined,
+            Kind::Left => MemberChange::Left,
+            Kind::Invited => MemberChange::Invited,
+            Kind::Removed => MemberChange::Removed,
+            Kind::RoleChanged => MemberChange::RoleChanged,
+            _ => return None,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -41,20 +80,17 @@ impl Kind {
             Kind::ReactionOn => "reaction_on",
             Kind::ReactionOff => "reaction_off",
             Kind::Topic => "topic",
+            Kind::Joined => "joined",
+            Kind::Left => "left",
+            Kind::Invited => "invited",
+            Kind::Removed => "removed",
+            Kind::RoleChanged => "role_changed",
+            Kind::Archived => "archived",
         }
     }
 
     fn parse(kind: &str) -> Option<Kind> {
-        [
-            Kind::Message,
-            Kind::Edited,
-            Kind::Deleted,
-            Kind::ReactionOn,
-            Kind::ReactionOff,
-            Kind::Topic,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == kind)
+        KINDS.into_iter().find(|k| k.as_str() == kind)
     }
 }
 
@@ -75,6 +111,11 @@ pub struct LogRow {
     pub parent_author: Option<String>,
     /// The first characters of the parent's body (enough for [`excerpt`]).
     pub parent_body: Option<String>,
+    /// Whether a post notified everyone (1).
+    pub room_mention: Option<i64>,
+    /// Whom a membership event is about, and the role given.
+    pub subject: Option<String>,
+    pub role: Option<String>,
 }
 
 /// A message as it now stands, with its parent's author and start when a reply.
@@ -136,6 +177,7 @@ impl LogRow {
                 sent_at: rfc3339_ms(self.at),
                 client_id: self.client_id,
                 reply_to: self.reply_to,
+                room_mention: self.room_mention.unwrap_or_default() != 0,
             }),
             Kind::Edited => ServerFrame::Edited(Edited {
                 room,
@@ -163,6 +205,21 @@ impl LogRow {
                 topic: self.topic.unwrap_or_default(),
                 by: self.actor,
             }),
+            Kind::Archived => ServerFrame::Archived(ArchivedRoom {
+                room,
+                seq: self.seq,
+                by: self.actor,
+            }),
+            Kind::Joined | Kind::Left | Kind::Invited | Kind::Removed | Kind::RoleChanged => {
+                ServerFrame::Member(MemberEvent {
+                    room,
+                    seq: self.seq,
+                    user: self.subject.unwrap_or_else(|| self.actor.clone()),
+                    change: kind.member_change().unwrap_or(MemberChange::Joined),
+                    by: self.actor,
+                    role: self.role.as_deref().and_then(Role::parse),
+                })
+            }
         })
     }
 }
@@ -211,6 +268,7 @@ pub fn new_event(
     submission: &Submission,
     seq: i64,
     parent: Option<ReplyPreview>,
+    room_mention: bool,
     now: i64,
 ) -> ServerFrame {
     let room = submission.room.clone();
@@ -224,6 +282,7 @@ pub fn new_event(
             client_id: submission.client_id.clone(),
             reply_to: *reply_to,
             parent,
+            room_mention,
         }),
         Change::Edit { target, body } => ServerFrame::Edited(Edited {
             room,
@@ -251,6 +310,32 @@ pub fn new_event(
             topic: topic.clone(),
             by: submission.actor.clone(),
         }),
+        Change::Archive => ServerFrame::Archived(ArchivedRoom {
+            room,
+            seq,
+            by: submission.actor.clone(),
+        }),
+        Change::Join
+        | Change::Leave
+        | Change::Invite { .. }
+        | Change::Remove { .. }
+        | Change::SetRole { .. } => {
+            let (user, role) = match &submission.change {
+                Change::Invite { user } | Change::Remove { user } => (user.clone(), None),
+                Change::SetRole { user, role } => (user.clone(), Some(*role)),
+                _ => (submission.actor.clone(), None),
+            };
+            ServerFrame::Member(MemberEvent {
+                room,
+                seq,
+                user,
+                change: Kind::of(&submission.change)
+                    .member_change()
+                    .unwrap_or(MemberChange::Joined),
+                by: submission.actor.clone(),
+                role,
+            })
+        }
     }
 }
 
@@ -281,6 +366,15 @@ mod tests {
                 on: false,
             },
             Change::Topic { topic: "t".into() },
+            Change::Join,
+            Change::Leave,
+            Change::Invite { user: "u".into() },
+            Change::Remove { user: "u".into() },
+            Change::SetRole {
+                user: "u".into(),
+                role: Role::Moderator,
+            },
+            Change::Archive,
         ] {
             let kind = Kind::of(&change);
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));

@@ -25,7 +25,10 @@ use crate::{
     accounts::now_ms,
     db::{is_contention, Db},
 };
-use app::{model::Receipt, protocol::ErrorCode};
+use app::{
+    model::Receipt,
+    protocol::{Change, ErrorCode, ServerFrame},
+};
 
 /// Most changes stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -141,6 +144,17 @@ async fn store_with_retries(
     }
 }
 
+/// The account whose list of rooms a stored change alters.
+fn whose_rooms_changed(submission: &Submission) -> Option<&str> {
+    match &submission.change {
+        Change::Join | Change::Leave => Some(&submission.actor),
+        Change::Invite { user } | Change::Remove { user } | Change::SetRole { user, .. } => {
+            Some(user)
+        }
+        _ => None,
+    }
+}
+
 async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, batch: Vec<Request>) {
     let (submissions, replies): (Vec<Submission>, Vec<_>) = batch
         .into_iter()
@@ -158,8 +172,19 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
             // Publish in input order: within a room that is seq order.
             let mut stored = Vec::new();
             for (submission, decision) in submissions.iter().zip(&decisions) {
-                if let Decision::New { seq, parent } = decision {
-                    let frame = Event::encode(&new_event(submission, *seq, parent.clone(), now));
+                if let Decision::New {
+                    seq,
+                    parent,
+                    room_mention,
+                } = decision
+                {
+                    let frame = Event::encode(&new_event(
+                        submission,
+                        *seq,
+                        parent.clone(),
+                        *room_mention,
+                        now,
+                    ));
                     if announcer.is_some() {
                         stored.push(Stored::new(
                             submission.room_id,
@@ -173,6 +198,14 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
             }
             if let Some(announcer) = announcer {
                 announcer.announce(stored);
+            }
+            // Whoever's rooms changed reads their list again, on every tab and device.
+            for (submission, decision) in submissions.iter().zip(&decisions) {
+                if matches!(decision, Decision::New { .. }) {
+                    if let Some(user) = whose_rooms_changed(submission) {
+                        hub.to_user(user, &ServerFrame::RoomsChanged {});
+                    }
+                }
             }
             for ((submission, decision), reply) in
                 submissions.into_iter().zip(decisions).zip(replies)

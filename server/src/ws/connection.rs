@@ -8,7 +8,7 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Durat
 
 use app::{
     model::{Receipt, User},
-    protocol::{Change, ClientFrame, ErrorCode, HelloUser, ServerFrame},
+    protocol::{Change, ClientFrame, ErrorCode, HelloUser, MemberChange, ServerFrame},
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{
@@ -89,6 +89,22 @@ struct Connection {
     deliveries: metrics::Counter,
     /// Live deliveries until the next delay sample.
     until_sample: u32,
+    /// Rooms the user left or was removed from while this connection was in them:
+    /// their feeds are dropped after the step that saw it.
+    dropped: Vec<String>,
+}
+
+/// Whether `frame` (an event, as sent) says that `user` is no longer in its room.
+fn ends_membership(frame: &str, user: &str) -> bool {
+    // Only membership events are decoded; every other frame passes untouched.
+    if !frame.starts_with(r#"{"type":"member""#) {
+        return false;
+    }
+    matches!(
+        serde_json::from_str::<ServerFrame>(frame),
+        Ok(ServerFrame::Member(event))
+            if event.user == user && matches!(event.change, MemberChange::Left | MemberChange::Removed)
+    )
 }
 
 pub async fn run(
@@ -114,6 +130,7 @@ pub async fn run(
         session,
         deliveries: monitoring::deliveries(),
         until_sample: SAMPLE_EVERY,
+        dropped: Vec::new(),
     };
     let end = connection.read_loop(stream).await;
     // Leave every room now, not after the goodbye has been written.
@@ -145,6 +162,7 @@ fn too_big(error: &axum::Error) -> bool {
 impl Connection {
     async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> End {
         let mut feeds = Feeds::new();
+        let mut own = BroadcastStream::new(self.chat.user_feed(&self.user));
         let mut acking: FuturesUnordered<Acking> = FuturesUnordered::new();
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut stopping = self.chat.stopping();
@@ -189,6 +207,12 @@ impl Connection {
                         }
                     }
                 },
+                // Before the rooms' feeds: a frame here was sent before the events after it.
+                Some(frame) = own.next(), if !full => match frame {
+                    Ok(frame) => self.queue(Message::Text(frame)).await,
+                    // Hints only: the client reads the room list again when it matters.
+                    Err(BroadcastStreamRecvError::Lagged(_)) => Ok(()),
+                },
                 Some((room, event)) = feeds.next(), if !full && !feeds.is_empty() => {
                     self.on_event(&room, event).await
                 }
@@ -217,6 +241,9 @@ impl Connection {
             };
             if let Err(end) = step {
                 return end;
+            }
+            for room in self.dropped.drain(..) {
+                feeds.remove(&room);
             }
         }
     }
@@ -375,7 +402,23 @@ impl Connection {
     async fn leave(&mut self, room: String, feeds: &mut Feeds) -> Result<(), End> {
         if let Some(left) = self.joined.remove(&room) {
             feeds.remove(&room);
-            self.chat.leave(&self.user, &left.room).await;
+            // A conversation cannot be left: the connection only stops following it.
+            if let Err(refusal) = self.chat.leave(&self.user, &left.room).await {
+                tracing::debug!(%refusal, "a leave changed no membership");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an event of `room` and, when it ends the user's membership, stops
+    /// following the room: nothing after it reaches someone no longer in the room.
+    async fn send_event(&mut self, room: &str, frame: Utf8Bytes) -> Result<(), End> {
+        let ends = ends_membership(frame.as_str(), &self.user.username);
+        self.deliveries.increment(1);
+        self.queue(Message::Text(frame)).await?;
+        if ends {
+            self.joined.remove(room);
+            self.dropped.push(room.to_string());
         }
         Ok(())
     }
@@ -404,8 +447,7 @@ impl Connection {
                 continue;
             }
             joined.cursor.advance(seq);
-            self.deliveries.increment(1);
-            self.queue(Message::Text(event.frame)).await?;
+            self.send_event(room, event.frame).await?;
         }
         Ok(())
     }
@@ -466,8 +508,7 @@ impl Connection {
                                 joined.load.record(now.saturating_duration_since(at), now);
                             }
                         }
-                        self.deliveries.increment(1);
-                        self.queue(Message::Text(frame)).await
+                        self.send_event(room, frame).await
                     }
                     Place::Gap => {
                         // Something between was not seen here: read it from the

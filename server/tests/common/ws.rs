@@ -255,7 +255,7 @@ impl Client {
 pub fn is_event_of(frame: &Value, room: &str) -> bool {
     matches!(
         frame["type"].as_str(),
-        Some("message" | "edited" | "deleted" | "reaction" | "topic")
+        Some("message" | "edited" | "deleted" | "reaction" | "topic" | "member" | "archived")
     ) && frame["room"] == room
 }
 

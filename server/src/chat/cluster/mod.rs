@@ -44,6 +44,7 @@ pub mod presence;
 pub use notice::Stored;
 use notice::{channel, Notice};
 use presence::{Node, Whose};
+use serde_json::value::RawValue;
 
 /// How often the position check runs while Redis is reachable (the default), and while
 /// it is not.
@@ -309,6 +310,14 @@ async fn outbound(
                     room,
                     user,
                 },
+                News::User { user, frame } => match RawValue::from_string(frame.to_string()) {
+                    Ok(frame) => Notice::User {
+                        node: shared.node_id.clone(),
+                        user,
+                        frame,
+                    },
+                    Err(_) => continue,
+                },
             },
             else => return,
         };
@@ -418,6 +427,12 @@ fn receive(shared: &Shared, payload: &[u8]) {
             Some(digest) => shared.sessions.end_here(&digest),
             None => tracing::warn!("ignoring a session notice that names no session"),
         },
+        Notice::User { user, frame, .. } => {
+            let frame: Box<str> = frame.into();
+            shared
+                .hub
+                .to_user_here(&user, Utf8Bytes::from(String::from(frame)));
+        }
     }
 }
 

@@ -39,6 +39,12 @@ pub enum Notice {
     },
     /// The session whose token has this digest (hex) ended: close its sockets.
     SessionEnded { node: String, session: String },
+    /// A frame for every connection of `user`.
+    User {
+        node: String,
+        user: String,
+        frame: Box<RawValue>,
+    },
 }
 
 impl Notice {
@@ -48,7 +54,8 @@ impl Notice {
             Notice::Events { node, .. }
             | Notice::Presence { node, .. }
             | Notice::Typing { node, .. }
-            | Notice::SessionEnded { node, .. } => node,
+            | Notice::SessionEnded { node, .. }
+            | Notice::User { node, .. } => node,
         }
     }
 
