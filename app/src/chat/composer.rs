@@ -10,7 +10,38 @@ use super::{
     live::{new_client_id, Status},
     message::start_editing,
 };
-use crate::{protocol::check_body, rooms::PostMessage, session::url_error};
+use crate::{
+    protocol::check_body,
+    rooms::{find_users, PostMessage},
+    session::url_error,
+};
+
+/// The `@name` being typed at byte `cursor` of `text`: where its `@` is and what
+/// follows it so far.
+fn mention_at(text: &str, cursor: usize) -> Option<(usize, String)> {
+    let before = text.get(..cursor)?;
+    let start = before.rfind('@')?;
+    let prefix = &before[start + 1..];
+    let starts_word = before[..start]
+        .chars()
+        .next_back()
+        .is_none_or(|c| c.is_whitespace() || "([{\"'".contains(c));
+    let name_so_far = prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    (starts_word && name_so_far && prefix.len() <= 32).then(|| (start, prefix.to_lowercase()))
+}
+
+/// `text` with the `@prefix` at `start` replaced by `@name `, and where the cursor goes.
+fn complete(text: &str, start: usize, prefix_len: usize, name: &str) -> (String, usize) {
+    let end = (start + 1 + prefix_len).min(text.len());
+    let inserted = format!("@{name} ");
+    let cursor = start + inserted.len();
+    (
+        format!("{}{inserted}{}", &text[..start], &text[end..]),
+        cursor,
+    )
+}
 
 #[component]
 pub fn Composer() -> impl IntoView {
@@ -18,7 +49,71 @@ pub fn Composer() -> impl IntoView {
     let state = ctx.state;
     let room = ctx.name();
     let text = RwSignal::new(String::new());
+    // @-completion: the mention being typed, the names offered, the one chosen.
+    let typing_mention = RwSignal::new(None::<(usize, String)>);
+    let options = RwSignal::new(Vec::<String>::new());
+    let chosen = RwSignal::new(0usize);
     let no_js_error = url_error::<PostMessage>();
+    let cursor = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(area) = ctx.composer.get_untracked() {
+            if let Ok(Some(at)) = area.selection_start() {
+                // The browser counts UTF-16 units; the text here is UTF-8.
+                let value = text.get_untracked();
+                let mut units = 0u32;
+                for (i, c) in value.char_indices() {
+                    if units >= at {
+                        return i;
+                    }
+                    units += c.len_utf16() as u32;
+                }
+                return value.len();
+            }
+        }
+        text.get_untracked().len()
+    };
+    let look_up = move || {
+        let Some((start, prefix)) = mention_at(&text.get_untracked(), cursor()) else {
+            typing_mention.set(None);
+            options.set(Vec::new());
+            return;
+        };
+        typing_mention.set(Some((start, prefix.clone())));
+        leptos::task::spawn_local(async move {
+            let mut names = if prefix.is_empty() {
+                // Nothing typed yet: who is here.
+                state.online.get_untracked().into_iter().collect()
+            } else {
+                find_users(prefix.clone()).await.unwrap_or_default()
+            };
+            if crate::mentions::ROOM.starts_with(&prefix) {
+                names.push(crate::mentions::ROOM.to_string());
+            }
+            // Only if the person is still typing that mention.
+            if typing_mention.get_untracked().map(|(_, p)| p) == Some(prefix) {
+                chosen.set(0);
+                options.set(names);
+            }
+        });
+    };
+    let accept = move |name: String| {
+        let Some((start, prefix)) = typing_mention.get_untracked() else {
+            return;
+        };
+        let (completed, at) = complete(&text.get_untracked(), start, prefix.len(), &name);
+        text.set(completed);
+        typing_mention.set(None);
+        options.set(Vec::new());
+        #[cfg(feature = "hydrate")]
+        if let Some(area) = ctx.composer.get_untracked() {
+            area.set_value(&text.get_untracked());
+            let at = text.get_untracked()[..at].encode_utf16().count() as u32;
+            let _ = area.set_selection_range(at, at);
+            let _ = area.focus();
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = at;
+    };
     let offline = move || matches!(ctx.live.status.get(), Status::Reconnecting { .. });
     let send = move || {
         let body = text.get_untracked();
@@ -75,8 +170,48 @@ pub fn Composer() -> impl IntoView {
             </div>
         })
     };
+    // Whom the message goes to: `#room`, or a conversation's people.
+    let to = move || {
+        let label = state.label.get();
+        if label.is_empty() {
+            format!("#{}", ctx.name())
+        } else {
+            label
+        }
+    };
+    let completions = move || {
+        let names = options.get();
+        (!names.is_empty()).then(|| {
+            view! {
+                <ul class="completions" role="listbox" id="composer-completions" aria-label="People">
+                    {names
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, name)| {
+                            let label = format!("@{name}");
+                            view! {
+                                <li
+                                    role="option"
+                                    id=format!("completion-{i}")
+                                    aria-selected=move || (chosen.get() == i).to_string()
+                                    on:mousedown=move |ev| {
+                                        // Before the textarea loses focus.
+                                        ev.prevent_default();
+                                        accept(name.clone());
+                                    }
+                                >
+                                    {label}
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            }
+        })
+    };
     view! {
         {replying}
+        {completions}
         <form
             class="composer"
             class:offline=offline
@@ -90,7 +225,7 @@ pub fn Composer() -> impl IntoView {
             <input type="hidden" name="room" value=room.clone() />
             <input type="hidden" name="client_id" value=new_client_id() />
             <label for="composer-body" class="visually-hidden">
-                {format!("Message #{room}")}
+                {move || format!("Message {}", to())}
             </label>
             <textarea
                 id="composer-body"
@@ -98,17 +233,41 @@ pub fn Composer() -> impl IntoView {
                 rows="2"
                 node_ref=ctx.composer
                 maxlength=crate::protocol::MAX_BODY_CHARS.to_string()
-                placeholder=format!(
-                    "Message #{room} (Enter sends, Shift+Enter for a new line, Up edits your last)",
-                )
+                placeholder=move || {
+                    format!(
+                        "Message {} (Enter sends, Shift+Enter for a new line, Up edits your last)",
+                        to(),
+                    )
+                }
                 prop:value=move || text.get()
+                aria-autocomplete="list"
+                aria-controls="composer-completions"
+                aria-activedescendant=move || {
+                    (!options.with(Vec::is_empty)).then(|| format!("completion-{}", chosen.get()))
+                }
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
                     ctx.live.typing(&ctx.name());
+                    look_up();
                 }
                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                     let key = ev.key();
-                    if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                    let offered = options.with_untracked(Vec::len);
+                    if offered > 0 && matches!(key.as_str(), "ArrowDown" | "ArrowUp") {
+                        ev.prevent_default();
+                        let step = if key == "ArrowDown" { 1 } else { offered - 1 };
+                        chosen.update(|i| *i = (*i + step) % offered);
+                    } else if offered > 0 && matches!(key.as_str(), "Enter" | "Tab") && !ev.shift_key() {
+                        ev.prevent_default();
+                        let name = options.with_untracked(|names| names.get(chosen.get_untracked()).cloned());
+                        if let Some(name) = name {
+                            accept(name);
+                        }
+                    } else if offered > 0 && key == "Escape" {
+                        ev.prevent_default();
+                        options.set(Vec::new());
+                        typing_mention.set(None);
+                    } else if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         send();
                     } else if key == "ArrowUp" && text.get_untracked().is_empty() {
@@ -128,4 +287,28 @@ pub fn Composer() -> impl IntoView {
         </form>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mention_being_typed_is_found() {
+        assert_eq!(mention_at("hi @al", 6), Some((3, "al".into())));
+        assert_eq!(mention_at("@", 1), Some((0, String::new())));
+        assert_eq!(mention_at("(@Bo", 4), Some((1, "bo".into())));
+        assert_eq!(mention_at("mail a@b", 8), None, "an address");
+        assert_eq!(mention_at("@al done", 8), None, "a finished word");
+        assert_eq!(mention_at("é @x", "é @x".len()), Some((3, "x".into())));
+    }
+
+    #[test]
+    fn completing_replaces_the_prefix() {
+        assert_eq!(complete("hi @al", 3, 2, "alice"), ("hi @alice ".into(), 10));
+        assert_eq!(
+            complete("@b and more", 0, 1, "bob"),
+            ("@bob  and more".into(), 5)
+        );
+    }
 }

@@ -134,8 +134,9 @@ pub struct RoomState {
     last_typing_sent: StoredValue<f64>,
     /// The highest seq whose message is in `unread` (or was before the counts).
     counted_to: StoredValue<i64>,
-    /// The highest seq a notification was considered for.
-    notified_to: StoredValue<i64>,
+    /// The highest seq a notification was considered for; `None` until the room list
+    /// said where to start.
+    notified_to: StoredValue<Option<i64>>,
     /// Where to follow the room from when this tab has none of it yet.
     since_hint: StoredValue<i64>,
     /// A `mark_read` on its way.
@@ -170,7 +171,7 @@ impl RoomState {
             flash: RwSignal::new(None),
             last_typing_sent: StoredValue::new(f64::NEG_INFINITY),
             counted_to: StoredValue::new(0),
-            notified_to: StoredValue::new(0),
+            notified_to: StoredValue::new(None),
             since_hint: StoredValue::new(0),
             reading: StoredValue::new(false),
         }
@@ -350,7 +351,7 @@ impl Live {
                 mentions: summary.mentions,
                 last_seq: summary.last_seq,
             });
-            if state.notified_to.get_value() == 0 {
+            if state.notified_to.get_value().is_none() {
                 // What was there when the page loaded is not news; in a room that
                 // appears later, whatever is unread is.
                 let from = if first {
@@ -358,7 +359,7 @@ impl Live {
                 } else {
                     summary.last_read_seq
                 };
-                state.notified_to.set_value(from.max(1));
+                state.notified_to.set_value(Some(from));
             }
             if state.since_hint.get_value() == 0 {
                 // A conversation that appears later is followed from the read
@@ -427,11 +428,19 @@ impl Live {
         })
     }
 
-    /// Shows `name`, joining it (once) so its traffic arrives.
+    /// Shows `name`, joining it (once) so its traffic arrives; the "new messages"
+    /// divider goes where the user's reading stands now.
     pub fn open(&self, name: &str) {
         let state = self.room(name);
         self.active.set(Some(name.to_string()));
-        state.unread.set(0);
+        let read = state.last_read.get_untracked();
+        let newest = state
+            .timeline
+            .with_untracked(|t| t.messages().next_back().map(|m| m.seq))
+            .unwrap_or(0);
+        state
+            .divider
+            .set((state.member.get_untracked() && read < newest).then_some(read));
         if !state.joined.get_untracked() {
             self.join(name, state);
         }
@@ -709,11 +718,12 @@ impl Live {
             }
         }
         let for_me = mentions_me || state.dm.get_untracked();
-        if for_me
-            && message.seq > state.notified_to.get_value()
-            && message.seq > state.last_read.get_untracked()
-        {
-            state.notified_to.set_value(message.seq);
+        let news = state
+            .notified_to
+            .get_value()
+            .is_some_and(|notified| message.seq > notified);
+        if for_me && news && message.seq > state.last_read.get_untracked() {
+            state.notified_to.set_value(Some(message.seq));
             if !state.muted.get_untracked()
                 && self.notifications.get_untracked()
                 && super::notify::tab_hidden()

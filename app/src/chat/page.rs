@@ -40,7 +40,11 @@ pub fn ChatPage() -> impl IntoView {
         <Title text=move || {
             let name = room.get();
             let label = live.room(&name).label.get();
-            if label.is_empty() { format!("#{name}") } else { label }
+            match (label.is_empty(), name.starts_with('@')) {
+                (false, _) => label,
+                (true, true) => "Direct message".to_string(),
+                (true, false) => format!("#{name}"),
+            }
         } />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {

@@ -161,14 +161,16 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
         let name = name.clone();
         move || {
             let label = state.label.get();
-            if label.is_empty() {
-                format!("#{name}")
-            } else {
-                label
+            match (label.is_empty(), name.starts_with('@')) {
+                (false, _) => label,
+                (true, true) => "Direct message".to_string(),
+                (true, false) => format!("#{name}"),
             }
         }
     };
     let archived = move || state.archived.get() || state.timeline.with(|t| t.archived());
+    // The member list (and its management) shows on request.
+    let show_people = RwSignal::new(false);
 
     view! {
         <section class="room" aria-labelledby="room-title">
@@ -176,6 +178,21 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
                 <h1 id="room-title">{title}</h1>
                 <p class="topic">{shown_topic}</p>
                 <MuteSwitch />
+                {move || {
+                    (hydrated.get() && !state.dm.get())
+                        .then(|| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class="link-button"
+                                    aria-expanded=move || show_people.get().to_string()
+                                    on:click=move |_| show_people.update(|shown| *shown = !*shown)
+                                >
+                                    "Members"
+                                </button>
+                            }
+                        })
+                }}
                 {
                     let name = name.clone();
                     let navigate = leptos_router::hooks::use_navigate();
@@ -292,7 +309,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
                         .collect_view()
                 }}
             </ul>
-            <People />
+            {move || show_people.get().then(|| view! { <People /> })}
         </aside>
         <p class="visually-hidden" aria-live="polite">
             {move || state.announcement.get()}

@@ -201,9 +201,11 @@ impl RoomService for Chat {
             .await
             .map_err(|e| internal("starting a conversation failed", e))?;
         if created {
-            for (_, other) in &found {
-                self.hub.to_user(other, &ServerFrame::RoomsChanged {});
+            for (_, person) in &found {
+                self.hub.to_user(person, &ServerFrame::RoomsChanged {});
             }
+            self.hub
+                .to_user(&user.username, &ServerFrame::RoomsChanged {});
         }
         self.summary(user, &name).await
     }
