@@ -17,3 +17,6 @@ await_server "$url" "$server" "$data/server.log"
 "$target/debug/loadtest" --url "$url" ingest --senders 2 --rooms 2 --rate 50 --seconds 1
 "$target/debug/loadtest" --url "$url" fanout --members 3 --senders 2 --rate 20,40 --seconds 1 --server-pid "$server"
 "$target/debug/loadtest" --url "$url" connections --count 20 --rate 200 --hold 1 --procs 2 --server-pid "$server"
+curl -fs -o /dev/null -d username=searcher -d 'password=load test password' "$url/api/register"
+LOADTEST_PASSWORD='load test password' "$target/debug/loadtest" --url "$url" search --username searcher \
+  --rounds 2 --query load --query "from:@searcher"

@@ -20,6 +20,7 @@ mod fanout;
 mod ingest;
 mod procstat;
 mod report;
+mod search;
 
 #[derive(Parser)]
 #[command(about = "Load generator for a running Banter server")]
@@ -90,6 +91,18 @@ enum Scenario {
         /// The server's process id, to read its resident memory.
         #[arg(long)]
         server_pid: Option<u32>,
+    },
+    /// One account's searches, each asked ROUNDS times: `/api/search` latency per query.
+    Search {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "LOADTEST_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A query as typed in the search box; repeat for several.
+        #[arg(long = "query", required = true)]
+        queries: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
     },
     /// One process's share of `connections` (started by it; talks over stdin/stdout).
     #[command(hide = true)]
@@ -165,6 +178,20 @@ async fn main() {
                 server_pid,
             };
             connections::run(url, args).await
+        }
+        Scenario::Search {
+            username,
+            password,
+            queries,
+            rounds,
+        } => {
+            let args = search::Args {
+                username,
+                password,
+                queries,
+                rounds: rounds.max(1),
+            };
+            search::run(url, args).await
         }
         Scenario::ConnectionsWorker {
             count,

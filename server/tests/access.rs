@@ -715,7 +715,50 @@ async fn registration_follows_the_policy(url: String) {
     assert_eq!(me["admin"], false);
 }
 
+async fn searches_and_conversations_are_bounded(url: String) {
+    let server = TestServer::start(&url);
+    let alice = token_for(&server, "alice").await;
+    let long = "x".repeat(201);
+    let (status, body) = call(&server, &alice, "search", &[("q", &long)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = call(&server, &alice, "search", &[("q", "  ")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&server, &alice, "search", &[("q", "x"), ("before", "junk")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = format!("friend{i:02}");
+        token_for(&server, &name).await;
+        names.push(name);
+    }
+    // Seven others is the most; eight is refused, and so is nobody.
+    let seven: Value = api(
+        &server,
+        &alice,
+        "open_dm",
+        &[("usernames", &names[..7].join(","))],
+    )
+    .await;
+    assert_eq!(seven["people"].as_array().unwrap().len(), 7);
+    let (status, _) = call(
+        &server,
+        &alice,
+        "open_dm",
+        &[("usernames", &names[..8].join(","))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&server, &alice, "open_dm", &[("usernames", "alice")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Completion answers at most ten names, and nothing for what no name can be.
+    let found: Vec<String> = api(&server, &alice, "find_users", &[("prefix", "f")]).await;
+    assert_eq!(found.len(), 10);
+    let found: Vec<String> = api(&server, &alice, "find_users", &[("prefix", "%")]).await;
+    assert!(found.is_empty());
+}
+
 on_both_backends!(
+    searches_and_conversations_are_bounded,
     a_private_room_answers_each_person_as_their_role_allows,
     read_positions_follow_the_user_and_conversations_are_reused,
     a_ban_closes_live_sockets_and_removal_stops_the_feed,

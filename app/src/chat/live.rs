@@ -250,8 +250,6 @@ pub struct Live {
     pub active: RwSignal<Option<String>>,
     /// The last error not tied to a pending message, for the banner.
     pub notice: RwSignal<Option<String>>,
-    /// The rooms the sidebar lists, as last read from the server.
-    pub list: RwSignal<Vec<RoomSummary>>,
     /// Bumped when the room list should be read again (a room added or gone, a
     /// reconnect).
     pub list_wanted: RwSignal<u64>,
@@ -272,7 +270,6 @@ impl Live {
             me: RwSignal::new(None),
             active: RwSignal::new(None),
             notice: RwSignal::new(None),
-            list: RwSignal::new(Vec::new()),
             list_wanted: RwSignal::new(0),
             notifications: RwSignal::new(false),
             listed_once: StoredValue::new(false),
@@ -372,7 +369,6 @@ impl Live {
                 state.since_hint.set_value(from);
             }
         }
-        self.list.set(list.to_vec());
         self.follow_members();
     }
 

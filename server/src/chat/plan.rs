@@ -860,6 +860,16 @@ mod tests {
 
     const CAROL: i64 = 3;
 
+    #[test]
+    fn a_post_names_at_most_a_bounded_number_of_people() {
+        let body: String = (0..MAX_MENTIONS + 10)
+            .map(|i| format!("@person{i:03} "))
+            .collect();
+        let (names, room) = submit(ALICE, "m", post(&body)).mentions().unwrap();
+        assert_eq!(names.len(), MAX_MENTIONS);
+        assert!(!room);
+    }
+
     fn as_user(actor_id: i64, name: &str, client_id: &str, change: Change) -> Submission {
         Submission {
             actor: name.into(),

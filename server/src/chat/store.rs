@@ -99,11 +99,12 @@ pub async fn usernames_starting(
     prefix: &str,
     limit: u32,
 ) -> Result<Vec<String>, sqlx::Error> {
-    // Names are a-z 0-9 _ . - only: escaping `_` keeps LIKE literal.
-    let pattern = format!("{}%", prefix.replace('_', "\\_"));
+    // Names are a-z 0-9 _ . - only: escaping `_` (with `!`, which no name has, as a
+    // backslash means different things to the two dialects) keeps LIKE literal.
+    let pattern = format!("{}%", prefix.replace('_', "!_"));
     with_pool!(db, pool => {
         sqlx::query_scalar(
-            "SELECT username FROM users WHERE banned_at IS NULL AND username LIKE ? ESCAPE '\\' \
+            "SELECT username FROM users WHERE banned_at IS NULL AND username LIKE ? ESCAPE '!' \
              ORDER BY username LIMIT ?",
         )
         .bind(pattern)
