@@ -757,7 +757,49 @@ async fn searches_and_conversations_are_bounded(url: String) {
     assert!(found.is_empty());
 }
 
+async fn search_follows_edits_and_never_finds_deleted_messages(url: String) {
+    let server = TestServer::start_with(&url, NO_RATE_LIMIT);
+    let alice = token_for(&server, "alice").await;
+    let mut socket = Client::connect(&server, &alice).await;
+    socket.join("general", None).await;
+    let hits = |q: &'static str| {
+        let server = &server;
+        let alice = alice.clone();
+        async move {
+            let page: Value = api(server, &alice, "search", &[("q", q)]).await;
+            page["hits"].as_array().unwrap().clone()
+        }
+    };
+    let first = socket
+        .change(send("general", "the zebra crossing", "z1"))
+        .await;
+    let seq = first["seq"].as_i64().unwrap();
+    socket
+        .change(send("general", "zebras elsewhere", "z2"))
+        .await;
+    let found = hits("zebra").await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    // Newest first, the match marked in the snippet.
+    assert_eq!(found[0]["snippet"], "zebras elsewhere");
+    assert_eq!(found[1]["marks"], json!([[4, 9]]));
+    assert_eq!(found[1]["seq"], seq);
+
+    socket
+        .change(json!({"type": "edit", "room": "general", "target": seq, "body": "the giraffe crossing", "client_id": "z3"}))
+        .await;
+    assert_eq!(hits("zebra").await.len(), 1);
+    assert_eq!(hits("giraffe").await.len(), 1);
+    socket.change(delete("general", seq, "z4")).await;
+    assert!(hits("giraffe").await.is_empty());
+    assert!(hits("crossing").await.is_empty());
+    // The filters.
+    assert_eq!(hits("zebra from:@alice").await.len(), 1);
+    assert!(hits("zebra from:@nobody").await.is_empty());
+    assert_eq!(hits("zebra in:#general").await.len(), 1);
+}
+
 on_both_backends!(
+    search_follows_edits_and_never_finds_deleted_messages,
     searches_and_conversations_are_bounded,
     a_private_room_answers_each_person_as_their_role_allows,
     read_positions_follow_the_user_and_conversations_are_reused,
