@@ -191,3 +191,30 @@ test('a private room is invisible to a third person', async ({ browser, baseURL 
   await bob.context.close();
   await carol.context.close();
 });
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('unread and mention counts are right on the first server-rendered page', async ({ page, request, baseURL }) => {
+    const base = baseURL!;
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    const alice = await register(request, base, aliceName);
+    await register(request, base, bobName);
+    const room = uniqueName('c').replace(/_/g, '-').slice(0, 32);
+    await api(request, base, alice, 'create_room', { name: room, private: 'true' });
+    await api(request, base, alice, 'invite', { room, username: bobName });
+    await api(request, base, alice, 'post_message', { room, client_id: 'u1', body: 'first news' });
+    await api(request, base, alice, 'post_message', { room, client_id: 'u2', body: `@${bobName} your turn` });
+
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Username').fill(bobName);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page).toHaveURL(/\/r\/general$/);
+    const link = sidebar(page).getByRole('link', { name: new RegExp(room) });
+    await expect(link.getByLabel('2 unread')).toBeVisible();
+    await expect(link.getByLabel('1 mention', { exact: true })).toBeVisible();
+    await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  });
+});

@@ -37,9 +37,10 @@ async fn two_users_see_one_order_and_acks_match(url: String) {
             .await;
         acked.push(ack["seq"].as_i64().unwrap());
     }
+    // Alice's and Bob's joining are the room's events 1 and 2.
     assert_eq!(
         acked,
-        (1..=10).collect::<Vec<_>>(),
+        (3..=12).collect::<Vec<_>>(),
         "seq is 1, 2, 3 … in a fresh room"
     );
 
@@ -105,9 +106,14 @@ async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
     alice.post(ROOM, "before", "seen by bob").await;
 
     let mut bob = Client::connect(&server, &bob_token).await;
-    bob.join(ROOM, None).await;
+    // Bob's position is the room's last event when he joined: his own joining.
+    let last_seen = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
     let seen = bob.messages(ROOM, 1).await;
-    let last_seen = seen[0]["seq"].as_i64().unwrap();
+    assert_eq!(
+        seen[0]["seq"],
+        last_seen - 1,
+        "the message before his joining"
+    );
     drop(bob);
 
     for i in 0..20 {
@@ -149,8 +155,9 @@ async fn catch_up_survives_a_server_restart(url: String) {
             .await;
     }
     let mut bob = Client::connect(&server, &bob_token).await;
-    bob.join(ROOM, None).await;
-    let last_seen = seqs(&bob.messages(ROOM, 3).await)[2];
+    // Bob's position is the room's last event when he joined: his own joining.
+    let last_seen = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    assert_eq!(seqs(&bob.messages(ROOM, 3).await)[2], last_seen - 1);
 
     // The server goes away; connections are told so.
     assert!(server.stop().success());
@@ -237,8 +244,9 @@ async fn bad_input_gets_an_error_and_changes_nothing(url: String) {
     assert_eq!(alice.until_type("error").await["code"], "bad_frame");
 
     // 4,000 characters is allowed; nothing of the above was stored or delivered.
+    // The next event after the two joinings.
     let ack = alice.post(ROOM, "ok", &"é".repeat(4000)).await;
-    assert_eq!(ack["seq"], 1, "{ack}");
+    assert_eq!(ack["seq"], 3, "{ack}");
     let delivered = bob.messages(ROOM, 1).await;
     assert_eq!(delivered[0]["client_id"], "ok");
 }
@@ -419,7 +427,8 @@ async fn a_lagging_client_recovers_without_gaps(url: String) {
         }
     }
     let received = slow.messages(ROOM, total).await;
-    assert_eq!(seqs(&received), (1..=total as i64).collect::<Vec<_>>());
+    // After the two joinings, events 1 and 2.
+    assert_eq!(seqs(&received), (3..=total as i64 + 2).collect::<Vec<_>>());
     slow.assert_alive().await;
 }
 
@@ -451,7 +460,8 @@ async fn twenty_concurrent_senders_one_sequence(url: String) {
     for task in tasks {
         views.push(task.await.unwrap());
     }
-    let expected: Vec<i64> = (1..=1000).collect();
+    // Every member joined (events 1 to 20) before anyone posted.
+    let expected: Vec<i64> = (21..=1020).collect();
     for view in &views {
         assert_eq!(seqs(view), expected);
         assert_eq!(view, &views[0], "identical sequence for every member");

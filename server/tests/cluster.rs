@@ -11,7 +11,7 @@ use common::{
     nginx::Nginx,
     redis::RedisServer,
     with_test_db,
-    ws::{api, history_page, second_token_for, token_for, whole_history, Client},
+    ws::{api, history_page, is_event_of, second_token_for, token_for, whole_history, Client},
     Backend, TestServer,
 };
 use serde_json::{json, Value};
@@ -75,8 +75,9 @@ async fn send_burst(
     acks
 }
 
-/// Reads `room`'s messages until seq `last`, asserting that they arrive as 1, 2, 3 … in
-/// order, each once, and that each is the one its sender was acked for.
+/// Reads `room`'s events (the members' joinings, then the messages) until seq `last`,
+/// asserting that they arrive as 1, 2, 3 … in order, each once, and that each message
+/// is the one its sender was acked for.
 async fn receives_in_order(
     client: &mut Client,
     room: &str,
@@ -85,17 +86,17 @@ async fn receives_in_order(
 ) {
     let mut expected = 1;
     while expected <= last {
-        let frame = client
-            .until(|f| f["type"] == "message" && f["room"] == room)
-            .await;
+        let frame = client.until(|f| is_event_of(f, room)).await;
         let seq = frame["seq"].as_i64().unwrap();
         assert_eq!(
             seq, expected,
             "{} got seq {seq} where {expected} was due",
             client.username
         );
-        let id = frame["client_id"].as_str().unwrap();
-        assert_eq!(acks.get(id), Some(&seq), "{id} was acked with another seq");
+        if frame["type"] == "message" {
+            let id = frame["client_id"].as_str().unwrap();
+            assert_eq!(acks.get(id), Some(&seq), "{id} was acked with another seq");
+        }
         expected += 1;
     }
 }
@@ -137,18 +138,19 @@ async fn one_order_across_nodes(db: String) {
         acks.extend(mine);
         senders.push(sender);
     }
+    // The six joinings are events 1 to 6.
     let seqs: BTreeSet<i64> = acks.values().copied().collect();
-    assert_eq!(seqs, (1..=300).collect(), "acks are the seqs 1..300");
+    assert_eq!(seqs, (7..=306).collect(), "acks are the seqs 7..306");
     for client in watchers.iter_mut().chain(senders.iter_mut()) {
-        receives_in_order(client, ROOM, 300, &acks).await;
+        receives_in_order(client, ROOM, 306, &acks).await;
     }
     // One more from the first node, with nothing after it to reveal it as a gap
     // elsewhere: only its notice can bring it to the other nodes.
     let ack = senders[0].post(ROOM, "last", "the last word").await;
-    assert_eq!(ack["seq"], 301, "{ack}");
+    assert_eq!(ack["seq"], 307, "{ack}");
     for client in watchers.iter_mut().chain(senders.iter_mut().skip(1)) {
         let next = client.until(|f| f["type"] == "message").await;
-        assert_eq!(next["seq"], 301, "{}: {next}", client.username);
+        assert_eq!(next["seq"], 307, "{}: {next}", client.username);
     }
 }
 
@@ -187,8 +189,9 @@ async fn redis_faults_lose_nothing(db: String) {
         acks.extend(from_a);
         acks.extend(from_b);
     }
+    // After the five joinings.
     let last = acks.values().copied().max().unwrap();
-    assert_eq!(last, 240);
+    assert_eq!(last, 245);
     for watcher in watchers.iter_mut() {
         receives_in_order(watcher, ROOM, last, &acks).await;
     }
@@ -199,10 +202,10 @@ async fn redis_faults_lose_nothing(db: String) {
     }
     // And no duplicate trails behind: the next message is the very next frame.
     let ack = a.post(ROOM, "final", "the end").await;
-    assert_eq!(ack["seq"], 241);
+    assert_eq!(ack["seq"], 246);
     for watcher in watchers.iter_mut() {
         let next = watcher.until(|f| f["type"] == "message").await;
-        assert_eq!(next["seq"], 241, "{next}");
+        assert_eq!(next["seq"], 246, "{next}");
     }
 }
 
@@ -214,11 +217,12 @@ async fn a_lost_last_notice_is_caught_by_the_position_check(db: String) {
     let other = node(&db, &redis, "other", &[]);
     let mut alice = member(&silent, "alice", ROOM).await;
     let mut watcher = member(&other, "watcher", ROOM).await;
+    // After the two joinings.
     let ack = alice.post(ROOM, "unannounced", "nobody announced me").await;
-    assert_eq!(ack["seq"], 1, "{ack}");
+    assert_eq!(ack["seq"], 3, "{ack}");
     let got = watcher.until(|f| f["type"] == "message").await;
     assert_eq!(got["client_id"], "unannounced");
-    assert_eq!(got["seq"], 1);
+    assert_eq!(got["seq"], 3);
 }
 
 /// Follows `room`'s presence as a client sees it: the `joined` list, then changes.
@@ -360,9 +364,10 @@ async fn one_client_id_through_two_nodes_is_one_message(db: String) {
         assert_eq!(from_a["type"], "ack", "{from_a}");
         assert_eq!(from_a, from_b, "both ways get the same ack");
     }
+    // Alice joined once (event 1), however many connections she joined with.
     let page = history_page(&nodes[0], &token_a, ROOM, None).await;
     assert_eq!(page.messages.len(), 25);
-    assert_eq!(page.last_seq, 25);
+    assert_eq!(page.last_seq, 26);
 }
 
 /// Every node writing to the same rooms in overlapping batches (each batch locks
@@ -420,8 +425,9 @@ async fn overlapping_batches_from_every_node(db: String) {
     let mut total = 0;
     for room in rooms {
         let (history, last_seq) = whole_history(&nodes[1], &token, room).await;
+        // Each room's six joinings came first (events 1 to 6), then only messages.
         let seqs: Vec<i64> = history.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, (1..=last_seq).collect::<Vec<_>>(), "{room} has gaps");
+        assert_eq!(seqs, (7..=last_seq).collect::<Vec<_>>(), "{room} has gaps");
         total += seqs.len();
     }
     assert_eq!(total, 6 * 40);
@@ -464,11 +470,12 @@ async fn two_nodes_behind_nginx(db: String) {
         client.join(ROOM, Some(0)).await;
         people.push((token, client));
     }
+    // After the four joinings.
     let ack = people[0]
         .1
         .post(ROOM, "hello-all", "hello through nginx")
         .await;
-    assert_eq!(ack["seq"], 1, "{ack}");
+    assert_eq!(ack["seq"], 5, "{ack}");
     for (_, client) in people.iter_mut() {
         let got = client.until(|f| f["type"] == "message").await;
         assert_eq!(got["client_id"], "hello-all");
@@ -494,15 +501,15 @@ async fn two_nodes_behind_nginx(db: String) {
     let ack = kept[0]
         .post(ROOM, "meanwhile", "sent while you were away")
         .await;
-    assert_eq!(ack["seq"], 2, "{ack}");
+    assert_eq!(ack["seq"], 6, "{ack}");
     // The dropped reconnect through the same address and catch up from where they were.
     for token in dropped {
         let mut client = Client::connect_to(&nginx.url(), &token).await;
-        client.join(ROOM, Some(1)).await;
+        client.join(ROOM, Some(5)).await;
         let got = client.until(|f| f["type"] == "message").await;
         assert_eq!(
             (got["seq"].as_i64(), got["client_id"].as_str()),
-            (Some(2), Some("meanwhile"))
+            (Some(6), Some("meanwhile"))
         );
     }
 }

@@ -152,7 +152,7 @@ fn RoomLink(room: RoomSummary, current: Memo<String>) -> impl IntoView {
                         {(mentions > 0)
                             .then(|| {
                                 view! {
-                                    <span class="mention-count" aria-label=format!("{mentions} mentions")>
+                                    <span class="mention-count" aria-label=if mentions == 1 { "1 mention".to_string() } else { format!("{mentions} mentions") }>
                                         {format!("@{mentions}")}
                                     </span>
                                 }
