@@ -8,7 +8,7 @@
 mod common;
 
 use common::{
-    ws::{api, delete, send, token_for, Client},
+    ws::{api, call, delete, send, token_for, Client},
     TestServer,
 };
 use reqwest::StatusCode;
@@ -18,23 +18,6 @@ const NO_RATE_LIMIT: &[&str] = &["--send-rate", "100000", "--send-burst", "10000
 const SECRET: &str = "secret";
 /// A room that does not exist: outsiders of `SECRET` must get its answers, renamed.
 const NOWHERE: &str = "nowhere";
-
-/// A server function's status and body.
-async fn call(
-    server: &TestServer,
-    token: &str,
-    endpoint: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/api/{endpoint}")))
-        .bearer_auth(token)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
 
 /// A server function's form fields.
 type Form = Vec<(&'static str, String)>;

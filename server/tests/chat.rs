@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{
-    ws::{second_token_for, seqs, token_for, Client},
+    ws::{is_event_of, second_token_for, seqs, token_for, Client},
     TestServer,
 };
 use futures_util::SinkExt;
@@ -18,12 +18,36 @@ use tokio_tungstenite::tungstenite::{
 
 const ROOM: &str = "general";
 
+/// Every event of `room` that reaches `client` until one at seq `last` or later, in the
+/// order they arrive (messages, joinings, …: the whole log, not only its messages).
+async fn events_until(client: &mut Client, room: &str, last: i64) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    while events
+        .last()
+        .is_none_or(|event| event["seq"].as_i64().unwrap() < last)
+    {
+        events.push(client.until(|f| is_event_of(f, room)).await);
+    }
+    events
+}
+
+/// The messages among `events`.
+fn messages_in(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|event| event["type"] == "message")
+        .cloned()
+        .collect()
+}
+
 async fn two_users_see_one_order_and_acks_match(url: String) {
     let server = TestServer::start(&url);
     let mut alice = Client::new_user(&server, "alice").await;
     let mut bob = Client::new_user(&server, "bob").await;
     alice.join(ROOM, None).await;
-    bob.join(ROOM, None).await;
+    // Where the room's log stands once both are in (their joinings are events of it).
+    let start = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    assert!(start > 0, "joining a public room is an event of its log");
 
     let mut acked = Vec::new();
     for i in 0..5 {
@@ -37,19 +61,27 @@ async fn two_users_see_one_order_and_acks_match(url: String) {
             .await;
         acked.push(ack["seq"].as_i64().unwrap());
     }
-    // Alice's and Bob's joining are the room's events 1 and 2.
+    let last = start + 10;
     assert_eq!(
         acked,
-        (3..=12).collect::<Vec<_>>(),
-        "seq is 1, 2, 3 … in a fresh room"
+        (start + 1..=last).collect::<Vec<_>>(),
+        "each post takes the room's next seq: no gap, no repeat"
     );
 
-    let seen_by_alice = alice.messages(ROOM, 10).await;
-    let seen_by_bob = bob.messages(ROOM, 10).await;
+    // Both joined before anything was posted, so both see the whole log.
+    let events_of_alice = events_until(&mut alice, ROOM, last).await;
+    let events_of_bob = events_until(&mut bob, ROOM, last).await;
     assert_eq!(
-        seen_by_alice, seen_by_bob,
+        seqs(&events_of_alice),
+        (1..=last).collect::<Vec<_>>(),
+        "every event once, in order: 1, 2, 3 …"
+    );
+    assert_eq!(
+        events_of_alice, events_of_bob,
         "every member sees one and the same order"
     );
+    let seen_by_alice = messages_in(&events_of_alice);
+    let seen_by_bob = messages_in(&events_of_bob);
     assert_eq!(
         seqs(&seen_by_alice),
         acked,
@@ -103,38 +135,43 @@ async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
     let mut alice = Client::new_user(&server, "alice").await;
     let bob_token = token_for(&server, "bob").await;
     alice.join(ROOM, None).await;
-    alice.post(ROOM, "before", "seen by bob").await;
+    let before = alice.post(ROOM, "before", "seen by bob").await;
 
     let mut bob = Client::connect(&server, &bob_token).await;
-    // Bob's position is the room's last event when he joined: his own joining.
-    let last_seen = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
-    let seen = bob.messages(ROOM, 1).await;
-    assert_eq!(
-        seen[0]["seq"],
-        last_seen - 1,
-        "the message before his joining"
-    );
+    let joined = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    let seen = events_until(&mut bob, ROOM, joined).await;
+    assert_eq!(seqs(&seen), (1..=joined).collect::<Vec<_>>());
+    assert_eq!(seqs(&messages_in(&seen)), [before["seq"].as_i64().unwrap()]);
+    // Bob's position is the last event he has (his own joining), as a client keeps it.
+    let last_seen = seen.last().unwrap()["seq"].as_i64().unwrap();
     drop(bob);
 
+    let mut away = Vec::new();
     for i in 0..20 {
-        alice
+        let ack = alice
             .post(ROOM, &format!("away{i}"), &format!("missed {i}"))
             .await;
+        away.push(ack["seq"].as_i64().unwrap());
     }
     let mut bob = Client::connect(&server, &bob_token).await;
     let joined = bob.join(ROOM, Some(last_seen)).await;
-    assert_eq!(joined["last_seq"], last_seen + 20);
-    let missed = bob.messages(ROOM, 20).await;
+    let last_seq = joined["last_seq"].as_i64().unwrap();
+    assert_eq!(Some(&last_seq), away.last(), "{joined}");
+    // Everything after `since`, each once, in order; and that is the 20 messages.
+    let missed = events_until(&mut bob, ROOM, last_seq).await;
     assert_eq!(
         seqs(&missed),
-        (last_seen + 1..=last_seen + 20).collect::<Vec<_>>()
+        (last_seen + 1..=last_seq).collect::<Vec<_>>()
     );
+    assert_eq!(seqs(&missed), away, "exactly the messages posted meanwhile");
     assert_eq!(missed[19]["body"], "missed 19");
 
-    // Then live traffic, with nothing replayed twice.
-    alice.post(ROOM, "live", "live now").await;
-    let live = bob.messages(ROOM, 1).await;
-    assert_eq!(live[0]["seq"], last_seen + 21);
+    // Then live traffic, with nothing replayed twice: the very next event is it.
+    let live = alice.post(ROOM, "live", "live now").await;
+    assert_eq!(live["seq"], last_seq + 1, "{live}");
+    let next = bob.until(|f| is_event_of(f, ROOM)).await;
+    assert_eq!(next["client_id"], "live", "{next}");
+    assert_eq!(next["seq"], live["seq"]);
 
     // A `since` beyond the end (remembered from a database since reset) still goes live.
     let mut carol = Client::new_user(&server, "carol").await;
@@ -149,15 +186,20 @@ async fn catch_up_survives_a_server_restart(url: String) {
     let bob_token = token_for(&server, "bob").await;
     let mut alice = Client::connect(&server, &alice_token).await;
     alice.join(ROOM, None).await;
+    let mut old = Vec::new();
     for i in 0..3 {
-        alice
+        let ack = alice
             .post(ROOM, &format!("old{i}"), "before the restart")
             .await;
+        old.push(ack["seq"].as_i64().unwrap());
     }
     let mut bob = Client::connect(&server, &bob_token).await;
-    // Bob's position is the room's last event when he joined: his own joining.
-    let last_seen = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
-    assert_eq!(seqs(&bob.messages(ROOM, 3).await)[2], last_seen - 1);
+    let joined = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    let seen = events_until(&mut bob, ROOM, joined).await;
+    assert_eq!(seqs(&seen), (1..=joined).collect::<Vec<_>>());
+    assert_eq!(seqs(&messages_in(&seen)), old);
+    // Bob's position is the last event he has (his own joining), as a client keeps it.
+    let last_seen = seen.last().unwrap()["seq"].as_i64().unwrap();
 
     // The server goes away; connections are told so.
     assert!(server.stop().success());
@@ -165,18 +207,24 @@ async fn catch_up_survives_a_server_restart(url: String) {
 
     let server = TestServer::start(&url);
     let mut alice = Client::connect(&server, &alice_token).await;
+    let mut new = Vec::new();
     for i in 0..20 {
-        alice
+        let ack = alice
             .post(ROOM, &format!("new{i}"), &format!("after the restart {i}"))
             .await;
+        new.push(ack["seq"].as_i64().unwrap());
     }
     let mut bob = Client::connect(&server, &bob_token).await;
-    bob.join(ROOM, Some(last_seen)).await;
-    let missed = bob.messages(ROOM, 20).await;
+    let joined = bob.join(ROOM, Some(last_seen)).await;
+    let last_seq = joined["last_seq"].as_i64().unwrap();
+    assert_eq!(Some(&last_seq), new.last(), "{joined}");
+    // The restarted server goes on from the stored log: no seq reused or skipped.
+    let missed = events_until(&mut bob, ROOM, last_seq).await;
     assert_eq!(
         seqs(&missed),
-        (last_seen + 1..=last_seen + 20).collect::<Vec<_>>()
+        (last_seen + 1..=last_seq).collect::<Vec<_>>()
     );
+    assert_eq!(seqs(&missed), new, "exactly the messages posted meanwhile");
     assert_eq!(missed[0]["body"], "after the restart 0");
 }
 
@@ -185,7 +233,7 @@ async fn bad_input_gets_an_error_and_changes_nothing(url: String) {
     let mut alice = Client::new_user(&server, "alice").await;
     let mut bob = Client::new_user(&server, "bob").await;
     alice.join(ROOM, None).await;
-    bob.join(ROOM, None).await;
+    let start = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
 
     let cases: Vec<(String, &str)> = vec![
         ("{not json".into(), "bad_frame"),
@@ -243,12 +291,13 @@ async fn bad_input_gets_an_error_and_changes_nothing(url: String) {
         .unwrap();
     assert_eq!(alice.until_type("error").await["code"], "bad_frame");
 
-    // 4,000 characters is allowed; nothing of the above was stored or delivered.
-    // The next event after the two joinings.
+    // 4,000 characters is allowed; nothing of the above was stored or delivered: the
+    // post takes the seq after the one Bob joined at, and it is the next event he gets.
     let ack = alice.post(ROOM, "ok", &"é".repeat(4000)).await;
-    assert_eq!(ack["seq"], 3, "{ack}");
-    let delivered = bob.messages(ROOM, 1).await;
-    assert_eq!(delivered[0]["client_id"], "ok");
+    assert_eq!(ack["seq"], start + 1, "{ack}");
+    let delivered = events_until(&mut bob, ROOM, start + 1).await;
+    assert_eq!(seqs(&delivered), (1..=start + 1).collect::<Vec<_>>());
+    assert_eq!(delivered.last().unwrap()["client_id"], "ok");
 }
 
 async fn an_oversized_frame_closes_only_that_connection(url: String) {
@@ -411,11 +460,12 @@ async fn a_lagging_client_recovers_without_gaps(url: String) {
     let mut alice = Client::new_user(&server, "alice").await;
     let mut slow = Client::new_user(&server, "slow").await;
     alice.join(ROOM, None).await;
-    slow.join(ROOM, None).await;
+    let start = slow.join(ROOM, None).await["last_seq"].as_i64().unwrap();
 
     // The slow client reads nothing while 12 MB of messages go by.
     let body = "z".repeat(4000);
     let total = 3000;
+    let mut acked = Vec::new();
     for chunk in 0..total / 100 {
         for i in 0..100 {
             alice
@@ -423,12 +473,16 @@ async fn a_lagging_client_recovers_without_gaps(url: String) {
                 .await;
         }
         for _ in 0..100 {
-            alice.until_type("ack").await;
+            acked.push(alice.until_type("ack").await["seq"].as_i64().unwrap());
         }
     }
-    let received = slow.messages(ROOM, total).await;
-    // After the two joinings, events 1 and 2.
-    assert_eq!(seqs(&received), (3..=total as i64 + 2).collect::<Vec<_>>());
+    acked.sort_unstable();
+    let last = start + total as i64;
+    assert_eq!(acked, (start + 1..=last).collect::<Vec<_>>());
+    // Every event of the log once, in order, whatever the slow client fell behind by.
+    let received = events_until(&mut slow, ROOM, last).await;
+    assert_eq!(seqs(&received), (1..=last).collect::<Vec<_>>());
+    assert_eq!(seqs(&messages_in(&received)), acked);
     slow.assert_alive().await;
 }
 
@@ -436,37 +490,48 @@ async fn twenty_concurrent_senders_one_sequence(url: String) {
     // Generous limits: this is about concurrency, not the flood guard.
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
     let mut clients = Vec::new();
+    let mut start = 0;
     for i in 0..20 {
         let mut client = Client::new_user(&server, &format!("user{i:02}")).await;
-        client.join(ROOM, None).await;
+        start = client.join(ROOM, None).await["last_seq"].as_i64().unwrap();
         clients.push(client);
     }
+    // Everybody joined before anyone posts: the log then holds the 1,000 posts.
+    let last = start + 1000;
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|mut client| {
             tokio::spawn(async move {
+                let mut acked = Vec::new();
                 for n in 0..50 {
                     let id = format!("{}-{n}", client.username);
                     let ack = client
                         .post(ROOM, &id, &format!("{} says {n}", client.username))
                         .await;
                     assert_eq!(ack["type"], "ack", "{ack}");
+                    acked.push(ack["seq"].as_i64().unwrap());
                 }
-                client.messages(ROOM, 1000).await
+                (acked, events_until(&mut client, ROOM, last).await)
             })
         })
         .collect();
+    let mut acked = Vec::new();
     let mut views = Vec::new();
     for task in tasks {
-        views.push(task.await.unwrap());
+        let (mine, view) = task.await.unwrap();
+        acked.extend(mine);
+        views.push(view);
     }
-    // Every member joined (events 1 to 20) before anyone posted.
-    let expected: Vec<i64> = (21..=1020).collect();
+    acked.sort_unstable();
+    assert_eq!(acked, (start + 1..=last).collect::<Vec<_>>());
+    let expected: Vec<i64> = (1..=last).collect();
     for view in &views {
-        assert_eq!(seqs(view), expected);
+        assert_eq!(seqs(view), expected, "every event once, in order");
         assert_eq!(view, &views[0], "identical sequence for every member");
     }
-    let ids: HashSet<&str> = views[0]
+    let messages = messages_in(&views[0]);
+    assert_eq!(seqs(&messages), acked);
+    let ids: HashSet<&str> = messages
         .iter()
         .map(|m| m["client_id"].as_str().unwrap())
         .collect();

@@ -11,7 +11,9 @@ use common::{
     nginx::Nginx,
     redis::RedisServer,
     with_test_db,
-    ws::{api, history_page, is_event_of, second_token_for, token_for, whole_history, Client},
+    ws::{
+        api, history_page, is_event_of, second_token_for, seqs, token_for, whole_history, Client,
+    },
     Backend, TestServer,
 };
 use serde_json::{json, Value};
@@ -45,9 +47,28 @@ fn nodes(db: &str, redis: &RedisServer, count: usize, extra: &[&str]) -> Vec<Tes
 
 /// A client of `server` in `room` from its beginning.
 async fn member(server: &TestServer, username: &str, room: &str) -> Client {
+    member_at(server, username, room).await.0
+}
+
+/// [`member`], and the room's `last_seq` as its `joined` frame gave it (the joining,
+/// an event of the log, included).
+async fn member_at(server: &TestServer, username: &str, room: &str) -> (Client, i64) {
     let mut client = Client::new_user(server, username).await;
-    client.join(room, Some(0)).await;
-    client
+    let joined = client.join(room, Some(0)).await;
+    (client, joined["last_seq"].as_i64().unwrap())
+}
+
+/// Every event of `room` that reaches `client` until one at seq `last` or later, in the
+/// order they arrive.
+async fn events_until(client: &mut Client, room: &str, last: i64) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    while events
+        .last()
+        .is_none_or(|event| event["seq"].as_i64().unwrap() < last)
+    {
+        events.push(client.until(|f| is_event_of(f, room)).await);
+    }
+    events
 }
 
 /// Sends `count` messages into `room` without waiting between them, then collects the
@@ -76,8 +97,8 @@ async fn send_burst(
 }
 
 /// Reads `room`'s events (the members' joinings, then the messages) until seq `last`,
-/// asserting that they arrive as 1, 2, 3 … in order, each once, and that each message
-/// is the one its sender was acked for.
+/// asserting that they arrive as 1, 2, 3 … in order, each once, that each message is
+/// the one its sender was acked for, and that every message acked up to `last` came.
 async fn receives_in_order(
     client: &mut Client,
     room: &str,
@@ -85,6 +106,7 @@ async fn receives_in_order(
     acks: &HashMap<String, i64>,
 ) {
     let mut expected = 1;
+    let mut delivered = 0;
     while expected <= last {
         let frame = client.until(|f| is_event_of(f, room)).await;
         let seq = frame["seq"].as_i64().unwrap();
@@ -96,9 +118,16 @@ async fn receives_in_order(
         if frame["type"] == "message" {
             let id = frame["client_id"].as_str().unwrap();
             assert_eq!(acks.get(id), Some(&seq), "{id} was acked with another seq");
+            delivered += 1;
         }
         expected += 1;
     }
+    let due = acks.values().filter(|&&seq| seq <= last).count();
+    assert_eq!(
+        delivered, due,
+        "{}: an acked seq held another event",
+        client.username
+    );
 }
 
 async fn on_mariadb<F, Fut>(test: F)
@@ -117,9 +146,13 @@ async fn one_order_across_nodes(db: String) {
     let nodes = nodes(&db, &redis, 3, &["--position-check-every", "3600"]);
     let mut senders = Vec::new();
     let mut watchers = Vec::new();
+    // Where the log stands once everybody is in (each joining is an event of it).
+    let mut start = 0;
     for (i, server) in nodes.iter().enumerate() {
         senders.push(member(server, &format!("sender{i}"), ROOM).await);
-        watchers.push(member(server, &format!("watcher{i}"), ROOM).await);
+        let (watcher, position) = member_at(server, &format!("watcher{i}"), ROOM).await;
+        watchers.push(watcher);
+        start = start.max(position);
     }
     let tasks: Vec<_> = senders
         .into_iter()
@@ -138,19 +171,23 @@ async fn one_order_across_nodes(db: String) {
         acks.extend(mine);
         senders.push(sender);
     }
-    // The six joinings are events 1 to 6.
     let seqs: BTreeSet<i64> = acks.values().copied().collect();
-    assert_eq!(seqs, (7..=306).collect(), "acks are the seqs 7..306");
+    let last = start + 300;
+    assert_eq!(
+        seqs,
+        (start + 1..=last).collect(),
+        "acks are the 300 seqs after the joinings"
+    );
     for client in watchers.iter_mut().chain(senders.iter_mut()) {
-        receives_in_order(client, ROOM, 306, &acks).await;
+        receives_in_order(client, ROOM, last, &acks).await;
     }
     // One more from the first node, with nothing after it to reveal it as a gap
     // elsewhere: only its notice can bring it to the other nodes.
     let ack = senders[0].post(ROOM, "last", "the last word").await;
-    assert_eq!(ack["seq"], 307, "{ack}");
+    assert_eq!(ack["seq"], last + 1, "{ack}");
     for client in watchers.iter_mut().chain(senders.iter_mut().skip(1)) {
-        let next = client.until(|f| f["type"] == "message").await;
-        assert_eq!(next["seq"], 307, "{}: {next}", client.username);
+        let next = client.until(|f| is_event_of(f, ROOM)).await;
+        assert_eq!(next["seq"], last + 1, "{}: {next}", client.username);
     }
 }
 
@@ -166,8 +203,12 @@ async fn redis_faults_lose_nothing(db: String) {
     let mut a = member(&nodes[0], "alice", ROOM).await;
     let mut b = member(&nodes[1], "bob", ROOM).await;
     let mut watchers = Vec::new();
+    // Where the log stands once everybody is in (each joining is an event of it).
+    let mut start = 0;
     for (i, server) in nodes.iter().enumerate() {
-        watchers.push(member(server, &format!("watcher{i}"), ROOM).await);
+        let (watcher, position) = member_at(server, &format!("watcher{i}"), ROOM).await;
+        watchers.push(watcher);
+        start = start.max(position);
     }
     let mut acks = HashMap::new();
     for step in ["before", "down", "restarted", "unsubscribed"] {
@@ -189,9 +230,9 @@ async fn redis_faults_lose_nothing(db: String) {
         acks.extend(from_a);
         acks.extend(from_b);
     }
-    // After the five joinings.
+    // The 240 posts, and nothing else, after the joinings.
     let last = acks.values().copied().max().unwrap();
-    assert_eq!(last, 245);
+    assert_eq!(last, start + 240);
     for watcher in watchers.iter_mut() {
         receives_in_order(watcher, ROOM, last, &acks).await;
     }
@@ -202,10 +243,10 @@ async fn redis_faults_lose_nothing(db: String) {
     }
     // And no duplicate trails behind: the next message is the very next frame.
     let ack = a.post(ROOM, "final", "the end").await;
-    assert_eq!(ack["seq"], 246);
+    assert_eq!(ack["seq"], last + 1, "{ack}");
     for watcher in watchers.iter_mut() {
-        let next = watcher.until(|f| f["type"] == "message").await;
-        assert_eq!(next["seq"], 246, "{next}");
+        let next = watcher.until(|f| is_event_of(f, ROOM)).await;
+        assert_eq!(next["seq"], last + 1, "{next}");
     }
 }
 
@@ -216,13 +257,12 @@ async fn a_lost_last_notice_is_caught_by_the_position_check(db: String) {
     let silent = node(&db, &redis, "silent", &["--skip-publish-every", "1"]);
     let other = node(&db, &redis, "other", &[]);
     let mut alice = member(&silent, "alice", ROOM).await;
-    let mut watcher = member(&other, "watcher", ROOM).await;
-    // After the two joinings.
+    let (mut watcher, start) = member_at(&other, "watcher", ROOM).await;
     let ack = alice.post(ROOM, "unannounced", "nobody announced me").await;
-    assert_eq!(ack["seq"], 3, "{ack}");
-    let got = watcher.until(|f| f["type"] == "message").await;
-    assert_eq!(got["client_id"], "unannounced");
-    assert_eq!(got["seq"], 3);
+    assert_eq!(ack["seq"], start + 1, "{ack}");
+    let got = events_until(&mut watcher, ROOM, start + 1).await;
+    assert_eq!(seqs(&got), (1..=start + 1).collect::<Vec<_>>());
+    assert_eq!(got.last().unwrap()["client_id"], "unannounced");
 }
 
 /// Follows `room`'s presence as a client sees it: the `joined` list, then changes.
@@ -349,8 +389,9 @@ async fn one_client_id_through_two_nodes_is_one_message(db: String) {
     let token_b = second_token_for(&nodes[1], "alice").await;
     let mut on_a = Client::connect(&nodes[0], &token_a).await;
     let mut on_b = Client::connect(&nodes[1], &token_b).await;
-    on_a.join(ROOM, None).await;
-    on_b.join(ROOM, None).await;
+    let start = on_a.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    let again = on_b.join(ROOM, None).await["last_seq"].as_i64().unwrap();
+    assert_eq!(again, start, "a member joining again stores nothing");
     for i in 0..25 {
         let id = format!("twice-{i}");
         let frame = json!({"type": "send", "room": ROOM, "client_id": id, "body": format!("only once {i}")});
@@ -364,10 +405,9 @@ async fn one_client_id_through_two_nodes_is_one_message(db: String) {
         assert_eq!(from_a["type"], "ack", "{from_a}");
         assert_eq!(from_a, from_b, "both ways get the same ack");
     }
-    // Alice joined once (event 1), however many connections she joined with.
     let page = history_page(&nodes[0], &token_a, ROOM, None).await;
     assert_eq!(page.messages.len(), 25);
-    assert_eq!(page.last_seq, 26);
+    assert_eq!(page.last_seq, start + 25, "nothing else stored");
 }
 
 /// Every node writing to the same rooms in overlapping batches (each batch locks
@@ -422,13 +462,29 @@ async fn overlapping_batches_from_every_node(db: String) {
     for task in tasks {
         task.await.unwrap();
     }
+    // Each room's whole log (joinings and messages), as a join from its beginning
+    // replays it, is 1, 2, 3 … with no gap; its messages are those history shows.
+    let mut reader = Client::connect(&nodes[1], &token).await;
     let mut total = 0;
     for room in rooms {
+        let joined = reader.join(room, Some(0)).await;
+        let last = joined["last_seq"].as_i64().unwrap();
+        let log = events_until(&mut reader, room, last).await;
+        assert_eq!(
+            seqs(&log),
+            (1..=last).collect::<Vec<_>>(),
+            "{room} has gaps"
+        );
         let (history, last_seq) = whole_history(&nodes[1], &token, room).await;
-        // Each room's six joinings came first (events 1 to 6), then only messages.
-        let seqs: Vec<i64> = history.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, (7..=last_seq).collect::<Vec<_>>(), "{room} has gaps");
-        total += seqs.len();
+        assert_eq!(last_seq, last, "{room}");
+        let posted: Vec<i64> = log
+            .iter()
+            .filter(|event| event["type"] == "message")
+            .map(|event| event["seq"].as_i64().unwrap())
+            .collect();
+        let listed: Vec<i64> = history.iter().map(|m| m.seq).collect();
+        assert_eq!(posted, listed, "{room}: the log's messages are history's");
+        total += listed.len();
     }
     assert_eq!(total, 6 * 40);
 }
@@ -464,18 +520,21 @@ async fn two_nodes_behind_nginx(db: String) {
         .collect();
     let nginx = Nginx::start(&upstreams);
     let mut people = Vec::new();
+    // Where the log stands once everybody is in (each joining is an event of it).
+    let mut start = 0;
     for i in 0..4 {
         let token = token_for(&nodes[i % 2], &format!("person{i}")).await;
         let mut client = Client::connect_to(&nginx.url(), &token).await;
-        client.join(ROOM, Some(0)).await;
+        let joined = client.join(ROOM, Some(0)).await;
+        start = start.max(joined["last_seq"].as_i64().unwrap());
         people.push((token, client));
     }
-    // After the four joinings.
     let ack = people[0]
         .1
         .post(ROOM, "hello-all", "hello through nginx")
         .await;
-    assert_eq!(ack["seq"], 5, "{ack}");
+    let hello = start + 1;
+    assert_eq!(ack["seq"], hello, "{ack}");
     for (_, client) in people.iter_mut() {
         let got = client.until(|f| f["type"] == "message").await;
         assert_eq!(got["client_id"], "hello-all");
@@ -501,15 +560,16 @@ async fn two_nodes_behind_nginx(db: String) {
     let ack = kept[0]
         .post(ROOM, "meanwhile", "sent while you were away")
         .await;
-    assert_eq!(ack["seq"], 6, "{ack}");
-    // The dropped reconnect through the same address and catch up from where they were.
+    assert_eq!(ack["seq"], hello + 1, "{ack}");
+    // The dropped reconnect through the same address and catch up from where they were:
+    // the first event after `since` is the one they missed.
     for token in dropped {
         let mut client = Client::connect_to(&nginx.url(), &token).await;
-        client.join(ROOM, Some(5)).await;
-        let got = client.until(|f| f["type"] == "message").await;
+        client.join(ROOM, Some(hello)).await;
+        let got = client.until(|f| is_event_of(f, ROOM)).await;
         assert_eq!(
             (got["seq"].as_i64(), got["client_id"].as_str()),
-            (Some(6), Some("meanwhile"))
+            (Some(hello + 1), Some("meanwhile"))
         );
     }
 }

@@ -16,7 +16,10 @@ use std::{
 
 use app::{protocol::ServerFrame, timeline::Timeline};
 use common::{
-    ws::{delete, edit, react, reply, send, state, token_for, whole_history, Client, PATIENCE},
+    ws::{
+        delete, edit, is_event_of, react, reply, send, state, token_for, whole_history, Client,
+        PATIENCE,
+    },
     TestServer,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -146,7 +149,9 @@ impl Actor {
                     self.refused.insert(id, frame["code"].to_string());
                 }
             }
-            Some("message" | "edited" | "deleted" | "reaction" | "topic") => {
+            // Every event of the log (the joinings too), so the timeline's position,
+            // where a rejoin resumes, is the last event this client has.
+            _ if is_event_of(&frame, ROOM) => {
                 let event: ServerFrame = serde_json::from_value(frame).unwrap();
                 self.timeline.apply(&event);
             }

@@ -105,23 +105,27 @@ async fn every_change_retried_is_stored_once(url: String) {
     let late = again.change(changes[0].clone()).await;
     assert_eq!(seq_of(&late), seq + 1);
 
-    // Bob saw each change exactly once, in order, and then nothing more (besides the
-    // two joinings before them).
-    let changed = |f: &Value| is_event_of(f, ROOM) && f["type"] != "member";
-    let mut seen = Vec::new();
-    for _ in 0..5 {
-        seen.push(bob.until(changed).await);
+    // Bob saw every event of the log exactly once, in order (the joinings before the
+    // first post, then each change once), and then nothing more.
+    let mut seen: Vec<Value> = Vec::new();
+    while seen
+        .last()
+        .is_none_or(|f| f["seq"].as_i64() < Some(seq + 4))
+    {
+        seen.push(bob.until(|f| is_event_of(f, ROOM)).await);
     }
+    let seqs: Vec<i64> = seen.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..seq + 5).collect::<Vec<_>>());
     let kinds: Vec<&str> = seen.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    let (joinings, changed) = kinds.split_at(seq as usize - 1);
+    assert!(joinings.iter().all(|&kind| kind == "member"), "{kinds:?}");
     assert_eq!(
-        kinds,
+        changed,
         ["message", "edited", "reaction", "reaction", "deleted"]
     );
-    let seqs: Vec<i64> = seen.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (seq..seq + 5).collect::<Vec<_>>());
     let marker = seq_of(&alice.change(send(ROOM, "marker", "z")).await);
     assert_eq!(marker, seq + 5);
-    assert_eq!(bob.until(changed).await["seq"], marker);
+    assert_eq!(bob.until(|f| is_event_of(f, ROOM)).await["seq"], marker);
 }
 
 async fn a_member_who_was_away_ends_with_the_same_room(url: String) {
@@ -327,9 +331,11 @@ async fn ten_clients_editing_and_reacting_at_once_converge(url: String) {
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
     let token = token_for(&server, "reader").await;
     let mut clients = Vec::new();
+    // Where the log stands once all ten are in (each joining is an event of it).
+    let mut start = 0;
     for i in 0..10 {
         let mut client = Client::new_user(&server, &format!("user{i}")).await;
-        client.join(ROOM, None).await;
+        start = client.join(ROOM, None).await["last_seq"].as_i64().unwrap();
         clients.push(client);
     }
     let mut own = Vec::new();
@@ -340,6 +346,7 @@ async fn ten_clients_editing_and_reacting_at_once_converge(url: String) {
                 .await,
         ));
     }
+    assert_eq!(own, (start + 1..=start + 10).collect::<Vec<_>>());
     let emoji = ["👍", "🎉", "👀"];
     let tasks: Vec<_> = clients
         .into_iter()
@@ -382,10 +389,10 @@ async fn ten_clients_editing_and_reacting_at_once_converge(url: String) {
         clients.push(task.await.unwrap());
     }
     let (history, last) = whole_history(&server, &token, ROOM).await;
-    // Ten joinings, ten posts, then each user's five rounds of an edit and ten reactions.
+    // After the ten posts, each user's five rounds of an edit and ten reactions.
     assert_eq!(
         last,
-        10 + 10 + 10 * 5 * 11,
+        start + 10 + 10 * 5 * 11,
         "every change an event, none lost"
     );
     for mut client in clients {
@@ -439,6 +446,11 @@ async fn messages_from_before_the_event_log_keep_working(url: String) {
             .execute(pool)
             .await
             .unwrap();
+        // Joining made a member then, as now.
+        sqlx::query("INSERT INTO room_members (room_id, user_id, joined_at) VALUES (1, 1, 0)")
+            .execute(pool)
+            .await
+            .unwrap();
         for seq in 1..=3i64 {
             sqlx::query(
                 "INSERT INTO messages (room_id, seq, author_id, client_id, body, sent_at) \
@@ -472,16 +484,31 @@ async fn messages_from_before_the_event_log_keep_working(url: String) {
     assert!(history
         .iter()
         .all(|m| !m.deleted && m.reactions.is_empty() && m.author == "alice"));
+    // The log goes on from 3: Bob's joining, the first event stored since, is 4.
     let mut bob = Client::connect(&server, &bob_token).await;
-    bob.join(ROOM, Some(0)).await;
+    let joined = bob.join(ROOM, Some(0)).await;
+    assert_eq!(joined["last_seq"], 4, "{joined}");
     let mut seen = Timeline::new();
-    bob.sync(&mut seen, ROOM, 3).await;
+    bob.sync(&mut seen, ROOM, 4).await;
     assert_eq!(state(&seen), history);
+    assert_eq!(seen.membership(), 1, "his joining, once");
 
-    // Alice logs in; her old client ids are still hers, and the log goes on from 3 (with
-    // Bob's joining, 4).
+    // Alice logs in. She was a member before the upgrade, and has everything from
+    // before read; her old client ids are still hers; her changes follow Bob's joining.
     let alice_token = second_token_for(&server, "alice").await;
+    let rooms = api::<Value>(&server, &alice_token, "list_rooms", &[]).await;
+    let general = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == ROOM)
+        .unwrap();
+    assert_eq!(general["role"], "member", "{general}");
+    assert_eq!(general["last_read_seq"], 3, "{general}");
+    assert_eq!(general["unread"], 0, "{general}");
     let mut alice = Client::connect(&server, &alice_token).await;
+    let joined = alice.join(ROOM, Some(4)).await;
+    assert_eq!(joined["last_seq"], 4, "a member joining stores nothing");
     let retry = alice
         .change(send(ROOM, "from before, number 2 😀", "old-2"))
         .await;

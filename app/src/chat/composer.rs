@@ -90,7 +90,8 @@ pub fn Composer() -> impl IntoView {
                 names.push(crate::mentions::ROOM.to_string());
             }
             // Only if the person is still typing that mention.
-            if typing_mention.get_untracked().map(|(_, p)| p) == Some(prefix) {
+            // (`try_`: the composer may be gone by now.)
+            if typing_mention.try_get_untracked().flatten().map(|(_, p)| p) == Some(prefix) {
                 chosen.set(0);
                 options.set(names);
             }

@@ -52,7 +52,8 @@ impl RoomContext {
     /// Loads the page of history before the oldest message shown; false when there
     /// was nothing to load or it failed.
     pub async fn load_older(self) -> bool {
-        if self.loading_older.get_untracked() {
+        // `try_`: a jump goes on loading after an await, when the room may be gone.
+        if self.loading_older.try_get_untracked().unwrap_or(true) {
             return false;
         }
         let Some(first) = self.state.first_seq() else {

@@ -115,6 +115,8 @@ pub struct RoomState {
     pub member: RwSignal<bool>,
     /// Read-only (as the room list said; the timeline knows of later archiving).
     pub archived: RwSignal<bool>,
+    /// Only moderators and the owner may notify everyone with `@room`.
+    pub room_mentions_restricted: RwSignal<bool>,
     pub has_more: RwSignal<bool>,
     /// Whether the socket has joined this room.
     pub joined: RwSignal<bool>,
@@ -160,6 +162,7 @@ impl RoomState {
             label: RwSignal::new(String::new()),
             member: RwSignal::new(false),
             archived: RwSignal::new(false),
+            room_mentions_restricted: RwSignal::new(false),
             has_more: RwSignal::new(false),
             joined: RwSignal::new(false),
             announcement: RwSignal::new(String::new()),
@@ -338,6 +341,9 @@ impl Live {
             state.dm.set(summary.dm);
             state.label.set(summary.label());
             state.archived.set(summary.archived);
+            state
+                .room_mentions_restricted
+                .set(summary.mention_room_moderators);
             if !member {
                 continue;
             }

@@ -228,8 +228,10 @@ fn Manage(report: impl Fn(Result<(), ApiError>) + Copy + Send + Sync + 'static) 
         <label class="checkbox">
             <input
                 type="checkbox"
+                prop:checked=move || ctx.state.room_mentions_restricted.get()
                 on:change=move |ev| {
                     let only = event_target_checked(&ev);
+                    ctx.state.room_mentions_restricted.set(only);
                     let room = ctx.name();
                     spawn_local(async move { report(set_room_mentions(room, only).await) });
                 }

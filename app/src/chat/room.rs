@@ -92,7 +92,8 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     let read_newest = {
         let name = name.clone();
         move || {
-            let Some(element) = list.get_untracked() else {
+            // Also called a frame later, when the room may have been left already.
+            let Some(Some(element)) = list.try_get_untracked() else {
                 return;
             };
             let at_end =

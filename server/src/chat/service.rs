@@ -368,13 +368,7 @@ impl RoomService for Chat {
             )));
         }
         let query = Query::parse(q);
-        let before =
-            match before.filter(|b| !b.is_empty()) {
-                Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-                    ApiError::Invalid("That page of results does not exist.".into())
-                })?),
-                None => None,
-            };
+        let before = cursor(before)?;
         let room_id = match &query.room {
             Some(name) => Some(self.room_for(user, name).await?.id),
             None => None,
@@ -402,12 +396,7 @@ impl RoomService for Chat {
     }
 
     async fn mentions(&self, user: &User, before: Option<&str>) -> Result<FoundPage, ApiError> {
-        let before = match before.filter(|b| !b.is_empty()) {
-            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-                ApiError::Invalid("That page of mentions does not exist.".into())
-            })?),
-            None => None,
-        };
+        let before = cursor(before)?;
         let rows = search::mentions_of(&self.db, user.id, before, search::PAGE + 1)
             .await
             .map_err(|e| internal("listing mentions failed", e))?;
@@ -430,6 +419,17 @@ impl RoomService for Chat {
             .await
             .map_err(|e| internal("completing a username failed", e))
     }
+}
+
+/// Where a page of results starts: after the `next` of the page before, if any.
+fn cursor(before: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    before
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            Cursor::decode(text)
+                .ok_or_else(|| ApiError::Invalid("That page of results does not exist.".into()))
+        })
+        .transpose()
 }
 
 /// A page of results from `rows` (one more than a page, when there are more).

@@ -257,16 +257,22 @@ pub async fn mark_read(db: &Db, room_id: i64, user_id: i64, seq: i64) -> Result<
         .bind(user_id)
         .bind(seq)
         .execute(pool)
-        .await?;
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
-        Ok(found.is_some())
-    })
+        .await
+        .map(drop)
+    })?;
+    is_member(db, room_id, user_id).await
+}
+
+/// Whether `user_id` is in the room.
+async fn is_member(db: &Db, room_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = with_pool!(db, pool => {
+        sqlx::query_scalar("SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(found.is_some())
 }
 
 /// Marks every room `user_id` is in as read to its end; the rooms that moved.
@@ -279,17 +285,15 @@ pub async fn mark_all_read(db: &Db, user_id: i64) -> Result<Vec<(String, i64)>, 
         .bind(user_id)
         .fetch_all(pool)
         .await?;
-        for (_, room_id, last_seq) in &moved {
-            sqlx::query(
-                "UPDATE room_members SET last_read_seq = ? WHERE room_id = ? AND user_id = ? AND last_read_seq < ?",
-            )
-            .bind(last_seq)
-            .bind(room_id)
-            .bind(user_id)
-            .bind(last_seq)
-            .execute(pool)
-            .await?;
-        }
+        // A room that moved on meanwhile is read to its newer end: never backwards.
+        sqlx::query(
+            "UPDATE room_members SET last_read_seq = \
+                (SELECT r.last_seq FROM rooms r WHERE r.id = room_members.room_id) \
+             WHERE user_id = ?",
+        )
+        .bind(user_id)
+        .execute(pool)
+        .await?;
         Ok(moved.into_iter().map(|(name, _, seq)| (name, seq)).collect())
     })
 }
@@ -307,16 +311,10 @@ pub async fn set_muted(
             .bind(room_id)
             .bind(user_id)
             .execute(pool)
-            .await?;
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM room_members WHERE room_id = ? AND user_id = ?",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
-        Ok(found.is_some())
-    })
+            .await
+            .map(drop)
+    })?;
+    is_member(db, room_id, user_id).await
 }
 
 /// Who may notify everyone in a room with @room: `members` or `moderators`.

@@ -287,6 +287,18 @@ pub async fn api<T: serde::de::DeserializeOwned>(
     endpoint: &str,
     form: &[(&str, &str)],
 ) -> T {
+    let (status, body) = call(server, token, endpoint, form).await;
+    assert!(status.is_success(), "{endpoint}: {status} {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Calls a server function with a bearer token: its status and body, whatever they are.
+pub async fn call(
+    server: &TestServer,
+    token: &str,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> (reqwest::StatusCode, String) {
     let response = reqwest::Client::new()
         .post(server.url(&format!("/api/{endpoint}")))
         .bearer_auth(token)
@@ -294,12 +306,7 @@ pub async fn api<T: serde::de::DeserializeOwned>(
         .send()
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{endpoint}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+    (response.status(), response.text().await.unwrap())
 }
 
 /// One page of `history` through the HTTP API.
