@@ -52,6 +52,12 @@ impl RoomContext {
     /// Loads the page of history before the oldest message shown; false when there
     /// was nothing to load or it failed.
     pub async fn load_older(self) -> bool {
+        self.load_older_by(None).await
+    }
+
+    /// [`RoomContext::load_older`] with pages of `limit` messages (the server's default
+    /// without).
+    async fn load_older_by(self, limit: Option<u32>) -> bool {
         // `try_`: a jump goes on loading after an await, when the room may be gone.
         if self.loading_older.try_get_untracked().unwrap_or(true) {
             return false;
@@ -60,7 +66,7 @@ impl RoomContext {
             return false;
         };
         self.loading_older.set(true);
-        let older = history(self.name(), Some(first), None).await;
+        let older = history(self.name(), Some(first), limit).await;
         if let Ok(page) = &older {
             self.state.absorb(page, true);
         }
@@ -74,7 +80,8 @@ impl RoomContext {
             while self.state.timeline.with_untracked(|t| t.get(seq).is_none())
                 && self.state.has_more.get_untracked()
             {
-                if !self.load_older().await {
+                // The largest pages: a jump may go far back.
+                if !self.load_older_by(Some(crate::rooms::HISTORY_MAX)).await {
                     break;
                 }
             }
