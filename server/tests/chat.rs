@@ -18,19 +18,6 @@ use tokio_tungstenite::tungstenite::{
 
 const ROOM: &str = "general";
 
-/// Every event of `room` that reaches `client` until one at seq `last` or later, in the
-/// order they arrive (messages, joinings, …: the whole log, not only its messages).
-async fn events_until(client: &mut Client, room: &str, last: i64) -> Vec<Value> {
-    let mut events: Vec<Value> = Vec::new();
-    while events
-        .last()
-        .is_none_or(|event| event["seq"].as_i64().unwrap() < last)
-    {
-        events.push(client.until(|f| is_event_of(f, room)).await);
-    }
-    events
-}
-
 /// The messages among `events`.
 fn messages_in(events: &[Value]) -> Vec<Value> {
     events
@@ -69,8 +56,8 @@ async fn two_users_see_one_order_and_acks_match(url: String) {
     );
 
     // Both joined before anything was posted, so both see the whole log.
-    let events_of_alice = events_until(&mut alice, ROOM, last).await;
-    let events_of_bob = events_until(&mut bob, ROOM, last).await;
+    let events_of_alice = alice.events_until(ROOM, last).await;
+    let events_of_bob = bob.events_until(ROOM, last).await;
     assert_eq!(
         seqs(&events_of_alice),
         (1..=last).collect::<Vec<_>>(),
@@ -139,7 +126,7 @@ async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
 
     let mut bob = Client::connect(&server, &bob_token).await;
     let joined = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
-    let seen = events_until(&mut bob, ROOM, joined).await;
+    let seen = bob.events_until(ROOM, joined).await;
     assert_eq!(seqs(&seen), (1..=joined).collect::<Vec<_>>());
     assert_eq!(seqs(&messages_in(&seen)), [before["seq"].as_i64().unwrap()]);
     // Bob's position is the last event he has (his own joining), as a client keeps it.
@@ -158,7 +145,7 @@ async fn rejoining_with_since_delivers_exactly_what_was_missed(url: String) {
     let last_seq = joined["last_seq"].as_i64().unwrap();
     assert_eq!(Some(&last_seq), away.last(), "{joined}");
     // Everything after `since`, each once, in order; and that is the 20 messages.
-    let missed = events_until(&mut bob, ROOM, last_seq).await;
+    let missed = bob.events_until(ROOM, last_seq).await;
     assert_eq!(
         seqs(&missed),
         (last_seen + 1..=last_seq).collect::<Vec<_>>()
@@ -195,7 +182,7 @@ async fn catch_up_survives_a_server_restart(url: String) {
     }
     let mut bob = Client::connect(&server, &bob_token).await;
     let joined = bob.join(ROOM, None).await["last_seq"].as_i64().unwrap();
-    let seen = events_until(&mut bob, ROOM, joined).await;
+    let seen = bob.events_until(ROOM, joined).await;
     assert_eq!(seqs(&seen), (1..=joined).collect::<Vec<_>>());
     assert_eq!(seqs(&messages_in(&seen)), old);
     // Bob's position is the last event he has (his own joining), as a client keeps it.
@@ -219,7 +206,7 @@ async fn catch_up_survives_a_server_restart(url: String) {
     let last_seq = joined["last_seq"].as_i64().unwrap();
     assert_eq!(Some(&last_seq), new.last(), "{joined}");
     // The restarted server goes on from the stored log: no seq reused or skipped.
-    let missed = events_until(&mut bob, ROOM, last_seq).await;
+    let missed = bob.events_until(ROOM, last_seq).await;
     assert_eq!(
         seqs(&missed),
         (last_seen + 1..=last_seq).collect::<Vec<_>>()
@@ -295,7 +282,7 @@ async fn bad_input_gets_an_error_and_changes_nothing(url: String) {
     // post takes the seq after the one Bob joined at, and it is the next event he gets.
     let ack = alice.post(ROOM, "ok", &"é".repeat(4000)).await;
     assert_eq!(ack["seq"], start + 1, "{ack}");
-    let delivered = events_until(&mut bob, ROOM, start + 1).await;
+    let delivered = bob.events_until(ROOM, start + 1).await;
     assert_eq!(seqs(&delivered), (1..=start + 1).collect::<Vec<_>>());
     assert_eq!(delivered.last().unwrap()["client_id"], "ok");
 }
@@ -480,7 +467,7 @@ async fn a_lagging_client_recovers_without_gaps(url: String) {
     let last = start + total as i64;
     assert_eq!(acked, (start + 1..=last).collect::<Vec<_>>());
     // Every event of the log once, in order, whatever the slow client fell behind by.
-    let received = events_until(&mut slow, ROOM, last).await;
+    let received = slow.events_until(ROOM, last).await;
     assert_eq!(seqs(&received), (1..=last).collect::<Vec<_>>());
     assert_eq!(seqs(&messages_in(&received)), acked);
     slow.assert_alive().await;
@@ -511,7 +498,7 @@ async fn twenty_concurrent_senders_one_sequence(url: String) {
                     assert_eq!(ack["type"], "ack", "{ack}");
                     acked.push(ack["seq"].as_i64().unwrap());
                 }
-                (acked, events_until(&mut client, ROOM, last).await)
+                (acked, client.events_until(ROOM, last).await)
             })
         })
         .collect();

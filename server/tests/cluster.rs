@@ -58,19 +58,6 @@ async fn member_at(server: &TestServer, username: &str, room: &str) -> (Client, 
     (client, joined["last_seq"].as_i64().unwrap())
 }
 
-/// Every event of `room` that reaches `client` until one at seq `last` or later, in the
-/// order they arrive.
-async fn events_until(client: &mut Client, room: &str, last: i64) -> Vec<Value> {
-    let mut events: Vec<Value> = Vec::new();
-    while events
-        .last()
-        .is_none_or(|event| event["seq"].as_i64().unwrap() < last)
-    {
-        events.push(client.until(|f| is_event_of(f, room)).await);
-    }
-    events
-}
-
 /// Sends `count` messages into `room` without waiting between them, then collects the
 /// acks: `client_id → seq`. Any error fails the test.
 async fn send_burst(
@@ -260,7 +247,7 @@ async fn a_lost_last_notice_is_caught_by_the_position_check(db: String) {
     let (mut watcher, start) = member_at(&other, "watcher", ROOM).await;
     let ack = alice.post(ROOM, "unannounced", "nobody announced me").await;
     assert_eq!(ack["seq"], start + 1, "{ack}");
-    let got = events_until(&mut watcher, ROOM, start + 1).await;
+    let got = watcher.events_until(ROOM, start + 1).await;
     assert_eq!(seqs(&got), (1..=start + 1).collect::<Vec<_>>());
     assert_eq!(got.last().unwrap()["client_id"], "unannounced");
 }
@@ -469,7 +456,7 @@ async fn overlapping_batches_from_every_node(db: String) {
     for room in rooms {
         let joined = reader.join(room, Some(0)).await;
         let last = joined["last_seq"].as_i64().unwrap();
-        let log = events_until(&mut reader, room, last).await;
+        let log = reader.events_until(room, last).await;
         assert_eq!(
             seqs(&log),
             (1..=last).collect::<Vec<_>>(),

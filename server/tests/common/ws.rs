@@ -251,6 +251,22 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Every event of `room` that reaches this client until one at seq `last` or later,
+    /// in the order they arrive (messages, joinings, …: the whole log, not only its
+    /// messages).
+    pub async fn events_until(&mut self, room: &str, last: i64) -> Vec<Value> {
+        let mut events: Vec<Value> = Vec::new();
+        while events
+            .last()
+            .is_none_or(|event| event["seq"].as_i64().unwrap() < last)
+        {
+            events.push(self.until(|f| is_event_of(f, room)).await);
+        }
+        events
+    }
+}
+
 /// Whether `frame` is an event of `room`'s log.
 pub fn is_event_of(frame: &Value, room: &str) -> bool {
     matches!(
