@@ -65,6 +65,17 @@ pub struct RoomSummary {
 }
 
 impl RoomSummary {
+    /// Where the caller's reading of the room stands, as of this summary.
+    pub fn read_state(&self) -> ReadState {
+        ReadState {
+            room: self.name.clone(),
+            seq: self.last_read_seq,
+            unread: self.unread,
+            mentions: self.mentions,
+            last_seq: self.last_seq,
+        }
+    }
+
     /// How the room is named on screen: `#name`, or a conversation's people.
     pub fn label(&self) -> String {
         if self.dm {

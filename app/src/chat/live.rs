@@ -180,6 +180,17 @@ impl RoomState {
         }
     }
 
+    /// How the room called `name` is titled: its label (`#name`, or a conversation's
+    /// people) once the room list gave one.
+    pub fn title(&self, name: &str) -> String {
+        let label = self.label.get();
+        match (label.is_empty(), name.starts_with('@')) {
+            (false, _) => label,
+            (true, true) => "Direct message".to_string(),
+            (true, false) => format!("#{name}"),
+        }
+    }
+
     /// Takes a read position and the counts after it, as of seq `counted_to`.
     pub fn absorb_read(&self, state: &ReadState) {
         if state.seq >= self.last_read.get_untracked() {
@@ -347,13 +358,7 @@ impl Live {
             if !member {
                 continue;
             }
-            state.absorb_read(&ReadState {
-                room: summary.name.clone(),
-                seq: summary.last_read_seq,
-                unread: summary.unread,
-                mentions: summary.mentions,
-                last_seq: summary.last_seq,
-            });
+            state.absorb_read(&summary.read_state());
             if state.notified_to.get_value().is_none() {
                 // What was there when the page loaded is not news; in a room that
                 // appears later, whatever is unread is.

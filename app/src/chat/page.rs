@@ -39,12 +39,7 @@ pub fn ChatPage() -> impl IntoView {
     view! {
         <Title text=move || {
             let name = room.get();
-            let label = live.room(&name).label.get();
-            match (label.is_empty(), name.starts_with('@')) {
-                (false, _) => label,
-                (true, true) => "Direct message".to_string(),
-                (true, false) => format!("#{name}"),
-            }
+            live.room(&name).title(&name)
         } />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {

@@ -160,14 +160,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     let room_label = format!("Messages in #{name}");
     let title = {
         let name = name.clone();
-        move || {
-            let label = state.label.get();
-            match (label.is_empty(), name.starts_with('@')) {
-                (false, _) => label,
-                (true, true) => "Direct message".to_string(),
-                (true, false) => format!("#{name}"),
-            }
-        }
+        move || state.title(&name)
     };
     let archived = move || state.archived.get() || state.timeline.with(|t| t.archived());
     // The member list (and its management) shows on request.

@@ -3,6 +3,7 @@
 //! changes to a log, [`super::Chat`] for reading one), always answering an outsider of
 //! a private room exactly as for a room that does not exist.
 
+use app::protocol::Role;
 use sha2::{Digest, Sha256};
 
 /// Most people in one direct conversation.
@@ -37,6 +38,43 @@ impl Kind {
     }
 }
 
+/// A membership's role as `room_members.role` stores it (`member` or `moderator`).
+pub fn stored_role(role: &str) -> Role {
+    if role == Role::Moderator.as_str() {
+        Role::Moderator
+    } else {
+        Role::Member
+    }
+}
+
+/// The role of member `user_id` whose stored role is `stored`: a room's creator owns it
+/// (a conversation has no owner), anyone else has the role stored.
+pub fn member_role(kind: Kind, created_by: Option<i64>, user_id: i64, stored: Role) -> Role {
+    if kind != Kind::Dm && created_by == Some(user_id) {
+        Role::Owner
+    } else {
+        stored
+    }
+}
+
+/// `rooms.mention_room`: who may notify everyone with `@room`.
+const MENTION_ROOM_MODERATORS: &str = "moderators";
+const MENTION_ROOM_MEMBERS: &str = "members";
+
+/// Whether a room's `mention_room` leaves `@room` to its moderators and owner.
+pub fn room_mentions_restricted(setting: &str) -> bool {
+    setting == MENTION_ROOM_MODERATORS
+}
+
+/// The `mention_room` stored for a restriction (or none).
+pub fn room_mentions_setting(restricted: bool) -> &'static str {
+    if restricted {
+        MENTION_ROOM_MODERATORS
+    } else {
+        MENTION_ROOM_MEMBERS
+    }
+}
+
 /// The room name of the conversation between exactly the accounts `ids`: `@` and a
 /// digest of the sorted ids. Room names chosen by people cannot contain `@`, and the
 /// unique index on names then makes one conversation per set of people, even when two
@@ -64,6 +102,30 @@ mod tests {
         let name = dm_name(&[1, 2]);
         assert_eq!(name.len(), 21);
         assert!(app::rooms::rules::normalize_room_name(&name).is_err());
+    }
+
+    #[test]
+    fn creators_own_rooms_but_not_conversations() {
+        assert_eq!(stored_role("moderator"), Role::Moderator);
+        assert_eq!(stored_role("member"), Role::Member);
+        assert_eq!(
+            member_role(Kind::Private, Some(7), 7, Role::Member),
+            Role::Owner
+        );
+        assert_eq!(
+            member_role(Kind::Dm, Some(7), 7, Role::Member),
+            Role::Member
+        );
+        assert_eq!(
+            member_role(Kind::Public, Some(7), 8, Role::Moderator),
+            Role::Moderator
+        );
+        for restricted in [true, false] {
+            assert_eq!(
+                room_mentions_restricted(room_mentions_setting(restricted)),
+                restricted
+            );
+        }
     }
 
     #[test]

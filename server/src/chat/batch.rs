@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use app::protocol::{Change, Role};
+use app::protocol::Change;
 use sqlx::QueryBuilder;
 
 use super::{
@@ -97,7 +97,7 @@ pub async fn store_batch(
                 created_by,
                 kind: access::Kind::parse(&kind),
                 archived: archived_at.is_some(),
-                mention_room_moderators: mention_room == "moderators",
+                mention_room_moderators: access::room_mentions_restricted(&mention_room),
             });
         }
 
@@ -125,8 +125,7 @@ pub async fn store_batch(
         push_in_rooms(&mut query, "room_id", "user_id", &people);
         let rows: Vec<(i64, i64, String)> = query.build_query_as().fetch_all(&mut *tx).await?;
         for (room_id, user_id, role) in rows {
-            let role = if role == Role::Moderator.as_str() { Role::Moderator } else { Role::Member };
-            snapshot.members.insert((room_id, user_id), role);
+            snapshot.members.insert((room_id, user_id), access::stored_role(&role));
         }
 
         // 2. What was stored before, by idempotency key: one index lookup per change.

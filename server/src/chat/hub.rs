@@ -273,6 +273,19 @@ impl Hub {
             .subscribe()
     }
 
+    /// Forgets `user`'s feed once no connection of theirs follows it (called as each
+    /// connection ends), so that the feeds kept are those of the people connected.
+    pub fn user_feed_closed(&self, user: &str) {
+        let mut inner = self.lock();
+        if inner
+            .users
+            .get(user)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            inner.users.remove(user);
+        }
+    }
+
     /// Sends `frame` to every connection of `user`, on every node.
     pub fn to_user(&self, user: &str, frame: &ServerFrame) {
         let frame = Event::encode(frame);
@@ -285,12 +298,9 @@ impl Hub {
 
     /// Sends `frame` to `user`'s connections on this node.
     pub fn to_user_here(&self, user: &str, frame: Utf8Bytes) {
-        let mut inner = self.lock();
-        if let Some(tx) = inner.users.get(user) {
-            if tx.send(frame).is_err() {
-                // Nobody listens any more.
-                inner.users.remove(user);
-            }
+        if let Some(tx) = self.lock().users.get(user) {
+            // No error to act on: a feed nobody follows is removed as connections end.
+            let _ = tx.send(frame);
         }
     }
 
@@ -731,5 +741,23 @@ mod tests {
             }
         );
         assert_eq!(frames(&mut feed).len(), 2);
+    }
+
+    #[test]
+    fn a_users_feed_reaches_each_connection_and_goes_with_the_last() {
+        let hub = Hub::default();
+        let mut one = hub.user_feed("alice");
+        let mut two = hub.user_feed("alice");
+        hub.to_user("alice", &ServerFrame::RoomsChanged {});
+        assert!(one.try_recv().is_ok() && two.try_recv().is_ok());
+        drop(one);
+        hub.user_feed_closed("alice");
+        assert!(
+            hub.lock().users.contains_key("alice"),
+            "one connection left"
+        );
+        drop(two);
+        hub.user_feed_closed("alice");
+        assert!(!hub.lock().users.contains_key("alice"));
     }
 }

@@ -220,7 +220,7 @@ impl Chat {
         let role = store::member_role(&self.db, room.id, user.id)
             .await
             .map_err(|e| Refusal::internal("looking up a membership failed", e))?;
-        Ok(role.map(|role| Role::parse(&role).unwrap_or(Role::Member)))
+        Ok(role.as_deref().map(access::stored_role))
     }
 
     /// Stores a change the server makes for `user` (joining, leaving) through the
@@ -312,6 +312,11 @@ impl Chat {
     /// changing.
     pub fn user_feed(&self, user: &User) -> broadcast::Receiver<axum::extract::ws::Utf8Bytes> {
         self.hub.user_feed(&user.username)
+    }
+
+    /// Says that a connection of `user` has dropped its [`Chat::user_feed`].
+    pub fn user_feed_closed(&self, user: &User) {
+        self.hub.user_feed_closed(&user.username);
     }
 
     /// The next page of `room`'s log after seq `after`, and whether more follows: how a

@@ -10,7 +10,10 @@ use app::{
     protocol::{excerpt, Change, ErrorCode, ReplyPreview, Role, MAX_REACTIONS_PER_MESSAGE},
 };
 
-use super::{access::Kind, refusal::Refusal};
+use super::{
+    access::{self, Kind},
+    refusal::Refusal,
+};
 
 /// Most people one message notifies by name; names past these are plain text.
 pub const MAX_MENTIONS: usize = 50;
@@ -252,14 +255,17 @@ fn decide(
         return Decision::Refused(Refusal::unknown_room(&submission.room));
     };
     let role_of = |members: &HashMap<(i64, i64), Role>, user: i64| -> Option<Role> {
-        let member = members.get(&(room_id, user)).copied();
-        if room.kind != Kind::Dm && room.created_by == Some(user) {
+        match members.get(&(room_id, user)) {
+            Some(stored) => Some(access::member_role(
+                room.kind,
+                room.created_by,
+                user,
+                *stored,
+            )),
             // The creator owns a public room even while not in it.
-            if member.is_some() || room.kind == Kind::Public {
-                return Some(Role::Owner);
-            }
+            None if room.kind == Kind::Public && room.created_by == Some(user) => Some(Role::Owner),
+            None => None,
         }
-        member
     };
     let role = role_of(&state.members, actor);
     // Private rooms and conversations do not exist for those outside them.

@@ -54,11 +54,7 @@ impl Chat {
             .map(|row| {
                 let kind = Kind::parse(&row.kind);
                 let role = row.role.as_deref().map(|role| {
-                    if kind != Kind::Dm && row.created_by == Some(user.id) {
-                        Role::Owner
-                    } else {
-                        Role::parse(role).unwrap_or(Role::Member)
-                    }
+                    access::member_role(kind, row.created_by, user.id, access::stored_role(role))
                 });
                 RoomSummary {
                     people: people.remove(&row.name).unwrap_or_default(),
@@ -75,7 +71,7 @@ impl Chat {
                     muted: row.muted.unwrap_or_default() != 0,
                     archived: row.archived_at.is_some(),
                     last_activity: row.last_activity.unwrap_or_default(),
-                    mention_room_moderators: row.mention_room == "moderators",
+                    mention_room_moderators: access::room_mentions_restricted(&row.mention_room),
                 }
             })
             .collect())
@@ -217,13 +213,14 @@ impl RoomService for Chat {
             .map_err(|e| internal("listing members failed", e))?;
         Ok(rows
             .into_iter()
-            .map(|(username, role, owner)| Member {
+            .map(|(username, user_id, role, created_by)| Member {
                 username,
-                role: if owner != 0 {
-                    Role::Owner
-                } else {
-                    Role::parse(&role).unwrap_or(Role::Member)
-                },
+                role: access::member_role(
+                    room.kind,
+                    created_by,
+                    user_id,
+                    access::stored_role(&role),
+                ),
             })
             .collect())
     }
@@ -279,22 +276,17 @@ impl RoomService for Chat {
         let last_seq = store::last_seq(&self.db, found.id)
             .await
             .map_err(|e| internal("reading a room failed", e))?;
-        let member = store::mark_read(&self.db, found.id, user.id, seq.min(last_seq))
+        store::mark_read(&self.db, found.id, user.id, seq.min(last_seq))
             .await
             .map_err(|e| internal("recording a read position failed", e))?;
-        if !member {
+        // The room as the list shows it now: the counts, and whether `user` is in it.
+        let summary = self.summary(user, room).await?;
+        if summary.role.is_none() {
             return Err(ApiError::Invalid(format!(
                 "Join #{room} to keep your place in it."
             )));
         }
-        let summary = self.summary(user, room).await?;
-        let state = ReadState {
-            room: summary.name,
-            seq: summary.last_read_seq,
-            unread: summary.unread,
-            mentions: summary.mentions,
-            last_seq: summary.last_seq,
-        };
+        let state = summary.read_state();
         self.tell_read(user, &state);
         Ok(state)
     }
@@ -345,11 +337,7 @@ impl RoomService for Chat {
                 "Only the room's owner and moderators can change who may use @room.".into(),
             ));
         }
-        let who = if moderators_only {
-            "moderators"
-        } else {
-            "members"
-        };
+        let who = access::room_mentions_setting(moderators_only);
         store::set_mention_room(&self.db, found.id, who)
             .await
             .map_err(|e| internal("changing a room failed", e))

@@ -60,12 +60,15 @@ pub async fn member_role(
     })
 }
 
-/// The members of a room by name: their stored roles, and 1 for the owner.
-pub async fn members(db: &Db, room_id: i64) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+/// The members of a room by name: their ids, their stored roles, and who created the
+/// room (`access::member_role` makes the roles of them).
+pub async fn members(
+    db: &Db,
+    room_id: i64,
+) -> Result<Vec<(String, i64, String, Option<i64>)>, sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT u.username, rm.role, \
-                    CASE WHEN r.created_by = rm.user_id AND r.kind <> 'dm' THEN 1 ELSE 0 END AS owner \
+            "SELECT u.username, rm.user_id, rm.role, r.created_by \
              FROM room_members rm JOIN users u ON u.id = rm.user_id JOIN rooms r ON r.id = rm.room_id \
              WHERE rm.room_id = ? ORDER BY u.username",
         )
@@ -244,9 +247,9 @@ pub async fn dm_people(db: &Db, room_names: &[&str]) -> Result<Vec<(String, Stri
     })
 }
 
-/// Moves `user_id`'s read position in a room forward to `seq` (never back, never past
-/// the room's end); false when not a member.
-pub async fn mark_read(db: &Db, room_id: i64, user_id: i64, seq: i64) -> Result<bool, sqlx::Error> {
+/// Moves `user_id`'s read position in a room forward to `seq`, never back (the caller
+/// keeps it within the room's log; someone not in the room has none to move).
+pub async fn mark_read(db: &Db, room_id: i64, user_id: i64, seq: i64) -> Result<(), sqlx::Error> {
     with_pool!(db, pool => {
         sqlx::query(
             "UPDATE room_members SET last_read_seq = ? \
@@ -259,8 +262,7 @@ pub async fn mark_read(db: &Db, room_id: i64, user_id: i64, seq: i64) -> Result<
         .execute(pool)
         .await
         .map(drop)
-    })?;
-    is_member(db, room_id, user_id).await
+    })
 }
 
 /// Whether `user_id` is in the room.

@@ -133,6 +133,8 @@ pub async fn run(
         dropped: Vec::new(),
     };
     let end = connection.read_loop(stream).await;
+    // The loop's own feed is gone with it.
+    connection.chat.user_feed_closed(&connection.user);
     // Leave every room now, not after the goodbye has been written.
     connection.joined.clear();
     tracing::debug!(user = %connection.user.username, "disconnected");
