@@ -30,7 +30,7 @@ pub fn SearchPage() -> impl IntoView {
         },
     );
     view! {
-        <Title text=move || format!("Search: {}", q.get()) />
+        <Title text=crate::page_title(move || format!("Search: {}", q.get())) />
         <section class="finding">
             <h1>"Search"</h1>
             <form method="get" action="/search" role="search" class="search-form">

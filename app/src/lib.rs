@@ -3,7 +3,7 @@
 //! The server depends on it with the `ssr` feature (rendering, server functions), the
 //! wasm entry in `frontend/` with `hydrate`.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, text_prop::TextProp};
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
@@ -50,6 +50,20 @@ pub mod timeline;
 
 /// The name cargo-leptos gives the wasm, JS and CSS bundles (`[workspace.metadata.leptos] name`).
 pub const OUTPUT_NAME: &str = "banter";
+
+/// A page title that follows `title` in the browser. The server formats titles while it
+/// streams the page, outside the reactive arena that signals live in (reading one
+/// there panicked now and then), so it evaluates `title` once, here, while rendering.
+pub fn page_title(title: impl Fn() -> String + Send + Sync + 'static) -> TextProp {
+    #[cfg(feature = "hydrate")]
+    {
+        TextProp::from(title)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        TextProp::from(title())
+    }
+}
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -126,9 +140,15 @@ fn Layout() -> impl IntoView {
     let live = chat::live::Live::provide();
     view! {
         // What waits for the person shows in the tab's title: "(3) #general · Banter".
+        // In the browser only: the server formats the title while streaming the page,
+        // outside the reactive arena whose signals the count reads (it panicked there).
         <Title formatter=move |page: String| {
             let title = if page.is_empty() { "Banter".to_string() } else { format!("{page} · Banter") };
-            match live.attention() {
+            #[cfg(feature = "hydrate")]
+            let waiting = live.attention();
+            #[cfg(not(feature = "hydrate"))]
+            let waiting = { let _ = live; 0 };
+            match waiting {
                 0 => title,
                 waiting => format!("({waiting}) {title}"),
             }

@@ -37,10 +37,10 @@ pub fn ChatPage() -> impl IntoView {
     );
 
     view! {
-        <Title text=move || {
+        <Title text=crate::page_title(move || {
             let name = room.get();
             live.room(&name).title(&name)
-        } />
+        }) />
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 session
