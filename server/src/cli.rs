@@ -6,7 +6,8 @@ use std::io::BufRead;
 use app::accounts::rules::{check_password, normalize_username};
 
 use crate::{
-    accounts::{now_ms, password::HashPool, store},
+    accounts::{password::HashPool, store},
+    clock::now_ms,
     config::{AdminAction, Command, UserAction},
     db::Db,
     Config,

@@ -1,5 +1,6 @@
-//! Banter's server as a library, so that tests can start the real thing in process and
-//! the binary in `main.rs` stays a thin shell around [`run`].
+//! Banter's server as a library: the binary in `main.rs` is a thin shell around
+//! [`run`], and the integration tests reach the database helpers (and, with the
+//! `testing` feature, the writer's store) directly while starting the binary itself.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,6 +18,8 @@ pub mod chat;
 pub mod cli;
 /// Who is calling: the client address and scheme, through trusted proxies.
 pub mod client;
+/// Wall-clock time as stored and as sent.
+pub mod clock;
 /// Command-line flags and environment variables.
 pub mod config;
 /// Connection pools for MySQL/MariaDB and SQLite, and their migrations.
@@ -27,6 +30,8 @@ pub mod error;
 pub mod monitoring;
 /// Same-origin checks against cross-site requests.
 pub mod origin;
+/// Token buckets: how fast someone may do a thing.
+pub mod rate;
 /// The router: health check, server functions, pages, static files.
 pub mod routes;
 /// Waiting for SIGINT/SIGTERM.
@@ -74,7 +79,7 @@ fn hashing_concurrency(config: &Config) -> usize {
 
 /// The cluster settings, if `REDIS_URL` asks for cluster mode; the default node name is
 /// the host's name and the port served.
-fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::Settings> {
+fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::ClusterSettings> {
     let redis_url = config.redis_url.clone()?;
     let node_name = config.node_name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -82,7 +87,7 @@ fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::
             .unwrap_or_else(|_| "banter".into());
         format!("{host}:{}", addr.port())
     });
-    Some(chat::cluster::Settings {
+    Some(chat::ClusterSettings {
         redis_url,
         namespace: config.cluster_name.clone(),
         node_name,
@@ -90,7 +95,7 @@ fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::cluster::
         skip_publish_every: config.skip_publish_every,
         check_every: config
             .position_check_every
-            .map_or(chat::cluster::CHECK_EVERY, Duration::from_secs),
+            .map_or(chat::CHECK_EVERY, Duration::from_secs),
     })
 }
 
@@ -150,7 +155,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (in_use, mut released) = tokio::sync::mpsc::channel::<()>(1);
-    let limits = chat::Limits {
+    let limits = chat::ChatLimits {
         room_buffer: config.room_buffer,
         send_rate: config.send_rate,
         send_burst: config.send_burst,
@@ -185,12 +190,12 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         accounts: accounts.clone(),
         chat,
         secure_cookies: config.secure_cookies || tls.is_some(),
-        ws: ws::limits::Settings {
+        ws: ws::limits::SocketSettings {
             caps: ws::caps::Caps::new(
                 config.max_connections_per_user,
                 config.max_connections_per_address,
             ),
-            limits: ws::limits::Limits {
+            limits: ws::limits::SocketLimits {
                 write_deadline: Duration::from_secs(config.write_deadline),
                 max_rooms: config.max_rooms_per_connection as usize,
                 frames: frame_limits(&config),
@@ -342,7 +347,7 @@ async fn sweep(db: Db, accounts: Arc<accounts::Accounts>) {
         if minute % 60 != 0 {
             continue;
         }
-        match accounts::store::delete_expired_sessions(&db, accounts::now_ms()).await {
+        match accounts::store::delete_expired_sessions(&db, clock::now_ms()).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "expired sessions removed"),
             Err(error) => tracing::warn!(%error, "removing expired sessions failed"),

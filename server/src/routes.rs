@@ -36,7 +36,7 @@ const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
 ];
 
 /// The whole HTTP surface: health, server functions under `/api/`, the rendered pages,
-/// and the built site's static files. Kept apart from serving so tests can drive it.
+/// and the built site's static files: one router, whether served over plain TCP or TLS.
 pub fn app(state: AppState, reach: Reach) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();

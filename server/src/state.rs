@@ -16,7 +16,7 @@ pub struct AppState {
     pub chat: Arc<Chat>,
     pub secure_cookies: bool,
     /// The socket caps and limits.
-    pub ws: crate::ws::limits::Settings,
+    pub ws: crate::ws::limits::SocketSettings,
     /// What `Origin` must be on cookie-authenticated requests, when configured.
     pub public_origin: Option<Arc<str>>,
     /// The built bundle's versioned names.

@@ -2,7 +2,7 @@
 
 use std::{
     net::IpAddr,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use app::{
@@ -12,7 +12,7 @@ use app::{
 };
 use async_trait::async_trait;
 
-use crate::{client, db::Db, error::internal};
+use crate::{client, clock::now_ms, db::Db, error::internal};
 
 /// Sessions with sockets open, to close them when the session ends.
 pub mod live;
@@ -49,14 +49,6 @@ pub enum Registration {
     Invite,
     /// Nobody: accounts are made with `server user add`.
     Closed,
-}
-
-/// Milliseconds since the Unix epoch, the time representation of the schema.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 /// A hashing failure as the caller sees it: busy (503, try again) or a fault.
@@ -420,7 +412,7 @@ impl AccountService for Accounts {
         Ok(Invitation {
             path: format!("/register?invite={code}"),
             code,
-            expires_at: crate::chat::timefmt::rfc3339_ms(expires_at),
+            expires_at: crate::clock::rfc3339_ms(expires_at),
         })
     }
 }

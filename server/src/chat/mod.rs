@@ -1,8 +1,11 @@
 //! The chat: the one API through which the WebSocket, the forms and the server
-//! functions read and change rooms. Behind it: the rooms' event logs in the database,
-//! the group-commit writer that appends to them, and the in-process hub that fans
-//! events out (across nodes, in cluster mode, through Redis). Its parts are private;
-//! callers speak to [`Chat`] only.
+//! functions read and change rooms. A change travels down the folders in order:
+//! [`write`] checks it, queues it for the group-commit writer and decides it against
+//! what is stored (the pure rules of `write::plan`, the roles of [`rules`]); once
+//! committed it goes out through [`fanout`] (this process's room feeds, other nodes
+//! through Redis); each member receives it through their [`RoomFeed`], which catches
+//! up from the logs in [`read`] whenever the live feed cannot serve it. The parts are
+//! private; callers hold a [`Chat`], the [`RoomFeed`]s it gives and its [`Refusal`]s.
 
 use std::{
     collections::HashMap,
@@ -16,55 +19,71 @@ use app::{
 };
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::{accounts::live::LiveSessions, accounts::now_ms, db::Db};
+use crate::{accounts::live::LiveSessions, clock::now_ms, db::Db, rate};
 
-/// Kinds of room, and the names of direct conversations.
-pub mod access;
-/// Storing a batch of changes in one transaction.
-mod batch;
-/// Catching up, one read shared by a room's lagging members.
-mod catchup;
-/// The checks a change passes before it is queued.
-mod change;
-/// Fan-out across server processes through Redis.
-pub mod cluster;
-/// Filling gaps in room feeds from the database.
-mod gaps;
-/// Fan-out within the process: room feeds, presence, typing, the send rate limit.
-mod hub;
-/// How late a room's members receive its events; refusing changes past a limit.
-pub mod load;
-/// Deciding each change of a batch against what is stored.
-pub mod plan;
-/// Token buckets per user.
-pub mod rate;
+/// Fan-out of stored events: room feeds, presence, typing, users' own feeds, the
+/// cluster bus.
+mod fanout;
+/// A member's view of a room: replay, live, catch-up.
+mod feed;
+/// Reading logs, rooms and search.
+mod read;
 /// Why the chat refused something.
-pub mod refusal;
-/// Reading a room's log as members receive it.
-mod replay;
-/// Full-text search and the Mentions view.
-pub mod search;
-/// Putting a room's feed in log order.
-mod sequencer;
+mod refusal;
+/// A room as callers hold it.
+mod room;
+/// Who may do what, how fast, and how much load the server takes.
+mod rules;
 /// The room server functions' side of the chat.
 mod service;
-/// The SQL for rooms, membership and reading logs.
-mod store;
-/// Wire timestamps.
-pub mod timefmt;
-/// Rows and new events as frames.
+/// Rows and new events as frames: shared by what reads logs and what writes them.
 mod wire;
-/// The group-commit writer.
-mod writer;
+/// The path of a change into the logs.
+mod write;
 
-/// The batch store on its own: the writer's one way into the database, public so that
-/// its test can drive it directly (server/tests/store.rs).
-pub use batch::store_batch;
-use hub::Hub;
-pub use hub::{Event, Limits, Presence};
-use refusal::Refusal;
-pub use writer::Pending;
-use writer::Writer;
+pub use fanout::cluster::{Membership, Settings as ClusterSettings, CHECK_EVERY};
+pub use feed::{CatchUpFailed, Delivery, RoomFeed};
+pub use refusal::Refusal;
+pub use room::RoomRef;
+pub use rules::access::RoomKind;
+pub use write::Queued;
+
+use fanout::Hub;
+use read::{replay, store, Reader};
+use rules::{access, admission::Admission, load};
+use write::{check, Submission, Writer};
+
+/// What only the tests outside the crate reach: the writer's store on its own.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    pub use super::write::{store_batch, Decision, Submission};
+}
+
+/// A frame as connections send it.
+pub fn encode(frame: &ServerFrame) -> axum::extract::ws::Utf8Bytes {
+    fanout::Event::encode(frame)
+}
+
+/// The chat's tunables (see `Config`).
+#[derive(Clone, Copy, Debug)]
+pub struct ChatLimits {
+    /// Frames a room buffers for its slowest member before that member lags and
+    /// catches up from the database instead.
+    pub room_buffer: usize,
+    /// Sends per second per user, and the burst allowed above that rate.
+    pub send_rate: f64,
+    pub send_burst: f64,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        ChatLimits {
+            room_buffer: 1024,
+            send_rate: 10.0,
+            send_burst: 20.0,
+        }
+    }
+}
 
 /// Why the chat could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,33 +99,6 @@ pub enum StartError {
 const ROOMS_BURST: f64 = 10.0;
 const ROOMS_PER_SECOND: f64 = 1.0 / 60.0;
 
-/// A room as callers hold it once found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomRef {
-    pub id: i64,
-    pub name: String,
-    pub kind: access::Kind,
-}
-
-/// A connection's entry into a room, from [`Chat::join`].
-pub struct Joining {
-    pub room: RoomRef,
-    /// Counts the connection as present until dropped.
-    pub presence: Presence,
-    /// Live events, subscribed before the replay was read.
-    pub feed: broadcast::Receiver<Event>,
-    /// Where the connection reports how late it receives the room's events.
-    pub load: Arc<load::RoomLoad>,
-    /// The `joined` frame to send first.
-    pub joined: ServerFrame,
-    /// The seq the replay starts after: nothing at or below it is owed.
-    pub start: i64,
-    /// The first page of the replay, in order.
-    pub replay: Vec<Event>,
-    /// Whether more of the replay is to be read with [`Chat::read_after`].
-    pub more: bool,
-}
-
 pub struct Chat {
     db: Db,
     hub: Hub,
@@ -118,12 +110,14 @@ pub struct Chat {
     _in_use: mpsc::Sender<()>,
     /// Room ids and kinds by name. Rooms are never renamed, deleted or changed in kind,
     /// so entries never go stale.
-    room_ids: Mutex<HashMap<String, (i64, access::Kind)>>,
+    room_ids: Mutex<HashMap<String, (i64, RoomKind)>>,
     /// In cluster mode, this node's place in the cluster.
-    membership: Option<cluster::Membership>,
+    membership: Option<Membership>,
     /// Room creations per user.
     creations: Mutex<rate::Buckets>,
-    catch_up: catchup::CatchUp,
+    /// Send rates and load: whether a change may be queued at all.
+    admission: Admission,
+    reader: Reader,
 }
 
 impl Chat {
@@ -132,8 +126,8 @@ impl Chat {
     /// `sessions` that end here, and ends here those they end).
     pub async fn start(
         db: Db,
-        limits: Limits,
-        cluster: Option<cluster::Settings>,
+        limits: ChatLimits,
+        cluster: Option<ClusterSettings>,
         sessions: LiveSessions,
         stopping: watch::Receiver<bool>,
         in_use: mpsc::Sender<()>,
@@ -141,19 +135,18 @@ impl Chat {
         store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
         let (hub, announcer, membership) = match cluster {
             Some(settings) => {
-                let (news, heard) = cluster::news_channel();
-                let hub = Hub::new(limits, Some(news));
+                let (news, heard) = fanout::cluster::news_channel();
+                let hub = Hub::new(limits.room_buffer, Some(news));
                 let (announcer, membership) =
-                    cluster::start(settings, db.clone(), hub.clone(), heard, sessions)?;
+                    fanout::cluster::start(settings, db.clone(), hub.clone(), heard, sessions)?;
                 (hub, Some(announcer), Some(membership))
             }
-            None => (Hub::new(limits, None), None, None),
+            None => (Hub::new(limits.room_buffer, None), None, None),
         };
         tokio::spawn(load::watch_saturation(hub.server_load()));
         let writer = Writer::start(db.clone(), hub.clone(), announcer);
-        tokio::spawn(gaps::fill_due_gaps(db.clone(), hub.clone()));
+        tokio::spawn(fanout::gaps::fill_due_gaps(db.clone(), hub.clone()));
         Ok(Arc::new(Chat {
-            db,
             hub,
             writer,
             stopping,
@@ -161,13 +154,15 @@ impl Chat {
             room_ids: Mutex::new(HashMap::new()),
             membership,
             creations: Mutex::new(rate::Buckets::new(ROOMS_PER_SECOND, ROOMS_BURST)),
-            catch_up: catchup::CatchUp::default(),
+            admission: Admission::new(limits.send_rate, limits.send_burst),
+            reader: Reader::new(db.clone()),
+            db,
         }))
     }
 
     /// In cluster mode, this node's membership, to withdraw from when stopping (it
     /// does not keep the chat alive).
-    pub fn membership(&self) -> Option<cluster::Membership> {
+    pub fn membership(&self) -> Option<Membership> {
         self.membership.clone()
     }
 
@@ -197,7 +192,7 @@ impl Chat {
                     .await
                     .map_err(|e| Refusal::internal("looking up a room failed", e))?
                     .ok_or_else(|| Refusal::unknown_room(name))?;
-                let kind = access::Kind::parse(&row.kind);
+                let kind = RoomKind::parse(&row.kind);
                 self.room_ids
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -209,7 +204,7 @@ impl Chat {
                 }
             }
         };
-        if room.kind != access::Kind::Public && self.stored_role(&room, user).await?.is_none() {
+        if room.kind != RoomKind::Public && self.stored_role(&room, user).await?.is_none() {
             return Err(Refusal::unknown_room(name));
         }
         Ok(room)
@@ -231,9 +226,9 @@ impl Chat {
         room: &RoomRef,
         change: Change,
     ) -> Result<Receipt, Refusal> {
-        let pending = self
+        let queued = self
             .writer
-            .submit(plan::Submission {
+            .queue(Submission {
                 room_id: room.id,
                 room: room.name.clone(),
                 actor_id: user.id,
@@ -242,18 +237,18 @@ impl Chat {
                 change,
             })
             .await?;
-        pending.await
+        queued.await
     }
 
-    /// Enters a room: membership (a `joined` event the first time), presence, the live
-    /// feed, and the replay of every event after `since` (without it, from the
-    /// [`RECENT_ON_JOIN`]th newest message).
+    /// Enters a room: membership (a `joined` event the first time), presence, and the
+    /// room's feed: the `joined` frame, the replay of every event after `since`
+    /// (without it, from the [`RECENT_ON_JOIN`]th newest message), then live events.
     pub async fn join(
         &self,
         user: &User,
         name: &str,
         since: Option<i64>,
-    ) -> Result<Joining, Refusal> {
+    ) -> Result<RoomFeed, Refusal> {
         if since.is_some_and(|since| since < 0) {
             return Err(Refusal::new(
                 ErrorCode::BadFrame,
@@ -261,13 +256,13 @@ impl Chat {
             ));
         }
         let room = self.room_for(user, name).await?;
-        if room.kind == access::Kind::Public && self.stored_role(&room, user).await?.is_none() {
+        if room.kind == RoomKind::Public && self.stored_role(&room, user).await?.is_none() {
             self.change_for(user, &room, Change::Join).await?;
         }
         // Subscribe before reading the database: whatever is stored from here on is in
         // the feed, whatever was stored before is in the query, and seqs sort out the
         // overlap.
-        let (presence, feed, online) = self.hub.join(room.id, &room.name, &user.username);
+        let (presence, live, online) = self.hub.join(room.id, &room.name, &user.username);
         let load = self.hub.load(&room.name).unwrap_or_default();
         let db = &self.db;
         let read = async {
@@ -278,7 +273,7 @@ impl Chat {
                 Some(since) => since.min(last_seq),
                 None => store::recent_start(db, room.id, RECENT_ON_JOIN as i64).await?,
             };
-            let (replay, more) = self.log_page(&room, start).await?;
+            let (replay, more) = replay::page(db, room.id, &room.name, start).await?;
             Ok::<_, sqlx::Error>((last_seq, start, replay, more))
         };
         let (last_seq, start, replay, more) = read
@@ -286,24 +281,27 @@ impl Chat {
             .map_err(|e| Refusal::internal("joining a room failed", e))?;
         // The replay covers the log to `last_seq` at least; the feed owes what follows.
         self.hub.baseline(&room.name, last_seq);
-        Ok(Joining {
-            joined: ServerFrame::Joined {
-                room: room.name.clone(),
-                last_seq,
-                online,
-            },
+        let joined = fanout::Event::encode(&ServerFrame::Joined {
+            room: room.name.clone(),
+            last_seq,
+            online,
+        });
+        Ok(RoomFeed::new(feed::Start {
             room,
+            user: user.username.as_str().into(),
+            joined,
+            live,
             presence,
-            feed,
             load,
+            reader: self.reader.clone(),
             start,
             replay,
             more,
-        })
+        }))
     }
 
     /// Stops being a member of `room` (a `left` event; presence ends with the
-    /// connection's [`Presence`]).
+    /// connection's [`RoomFeed`]).
     pub async fn leave(&self, user: &User, room: &RoomRef) -> Result<(), Refusal> {
         self.change_for(user, room, Change::Leave).await.map(drop)
     }
@@ -319,62 +317,28 @@ impl Chat {
         self.hub.user_feed_closed(&user.username);
     }
 
-    /// The next page of `room`'s log after seq `after`, and whether more follows: how a
-    /// connection catches up after lagging behind or noticing a gap.
-    pub async fn read_after(
-        &self,
-        room: &RoomRef,
-        after: i64,
-    ) -> Result<(Vec<Event>, bool), Refusal> {
-        self.catch_up
-            .after(room.id, after, || self.log_page(room, after))
-            .await
-            .map_err(|e| Refusal::internal("catching up failed", e))
-    }
-
-    /// One page of `room`'s log after `after`, and whether more follows: what a join
-    /// replays first and a catch-up reads.
-    async fn log_page(
-        &self,
-        room: &RoomRef,
-        after: i64,
-    ) -> Result<(Vec<Event>, bool), sqlx::Error> {
-        replay::page(&self.db, room.id, &room.name, after).await
-    }
-
-    /// Checks a change and queues it for the writer; the returned [`Pending`] resolves
+    /// Checks a change and queues it for the writer; the returned [`Queued`] resolves
     /// once it is stored (or refused under the room's lock: someone else's message, a
     /// deleted one, too many emoji). The same path for a socket frame and a form post.
-    pub async fn submit(
+    pub async fn queue(
         &self,
         user: &User,
         room: &str,
         client_id: &str,
         change: Change,
-    ) -> Result<Pending, Refusal> {
+    ) -> Result<Queued, Refusal> {
         let client_id = normalize_client_id(client_id).map_err(Refusal::invalid)?;
-        let change = change::check(change)?;
+        let change = check::check(change)?;
         let room = self.room_for(user, room).await?;
-        match self
-            .hub
-            .admit(user.id, &room.name, std::time::Instant::now())
-        {
-            hub::Admission::Admitted => {}
-            hub::Admission::TooFast => {
-                return Err(Refusal::new(
-                    ErrorCode::RateLimited,
-                    "You are sending too fast; this was not sent.",
-                ))
-            }
-            hub::Admission::Busy => {
-                return Err(Refusal::new(
-                    ErrorCode::RateLimited,
-                    "This room is too busy right now; this was not sent. Try again in a moment.",
-                ))
-            }
-        }
+        let load = self.hub.load(&room.name);
+        self.admission.admit(
+            user.id,
+            load.as_deref(),
+            &self.hub.server_load(),
+            std::time::Instant::now(),
+        )?;
         self.writer
-            .submit(plan::Submission {
+            .queue(Submission {
                 room_id: room.id,
                 room: room.name,
                 actor_id: user.id,

@@ -18,12 +18,14 @@ use app::{
 use async_trait::async_trait;
 
 use super::{
-    access::{self, Kind},
-    search::{self, Cursor, Query},
-    store::{self, RoomListing},
+    read::{
+        search::{self, PageEnd, Query},
+        store::{self, RoomListing},
+    },
+    rules::access::{self, RoomKind},
     wire, Chat,
 };
-use crate::{accounts::now_ms, error::internal};
+use crate::{clock::now_ms, error::internal};
 
 /// Usernames one completion returns.
 const COMPLETIONS: u32 = 10;
@@ -37,7 +39,7 @@ impl Chat {
     ) -> Result<Vec<RoomSummary>, ApiError> {
         let dms: Vec<&str> = rows
             .iter()
-            .filter(|row| Kind::parse(&row.kind) == Kind::Dm)
+            .filter(|row| RoomKind::parse(&row.kind) == RoomKind::Dm)
             .map(|row| row.name.as_str())
             .collect();
         let mut people: HashMap<String, Vec<String>> = HashMap::new();
@@ -52,7 +54,7 @@ impl Chat {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let kind = Kind::parse(&row.kind);
+                let kind = RoomKind::parse(&row.kind);
                 let role = row.role.as_deref().map(|role| {
                     access::member_role(kind, row.created_by, user.id, access::stored_role(role))
                 });
@@ -62,8 +64,8 @@ impl Chat {
                     topic: row.topic,
                     last_seq: row.last_seq,
                     members: row.members,
-                    private: kind == Kind::Private,
-                    dm: kind == Kind::Dm,
+                    private: kind == RoomKind::Private,
+                    dm: kind == RoomKind::Dm,
                     role,
                     unread: row.unread,
                     mentions: row.mentions,
@@ -137,7 +139,7 @@ impl RoomService for Chat {
             ));
         }
         let now = now_ms();
-        let kind = if private { Kind::Private } else { Kind::Public };
+        let kind = if private { RoomKind::Private } else { RoomKind::Public };
         let id =
             match store::create_room(&self.db, &name, &topic, kind.as_str(), Some(user.id), now)
                 .await
@@ -264,8 +266,8 @@ impl RoomService for Chat {
         client_id: &str,
         change: Change,
     ) -> Result<Receipt, ApiError> {
-        let pending = Chat::submit(self, user, room, client_id, change).await?;
-        Ok(pending.await?)
+        let queued = self.queue(user, room, client_id, change).await?;
+        Ok(queued.await?)
     }
 
     async fn mark_read(&self, user: &User, room: &str, seq: i64) -> Result<ReadState, ApiError> {
@@ -410,11 +412,11 @@ impl RoomService for Chat {
 }
 
 /// Where a page of results starts: after the `next` of the page before, if any.
-fn cursor(before: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+fn cursor(before: Option<&str>) -> Result<Option<PageEnd>, ApiError> {
     before
         .filter(|text| !text.is_empty())
         .map(|text| {
-            Cursor::decode(text)
+            PageEnd::decode(text)
                 .ok_or_else(|| ApiError::Invalid("That page of results does not exist.".into()))
         })
         .transpose()

@@ -8,11 +8,12 @@ use app::protocol::{
     MessageView, Reacted, Reaction, ReplyPreview, Role, ServerFrame, TopicSet,
 };
 
-use super::{plan::Submission, timefmt::rfc3339_ms};
+use super::write::plan::Submission;
+use crate::clock::rfc3339_ms;
 
 /// The kinds of event in `room_events.kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum EventKind {
     Message,
     Edited,
     Deleted,
@@ -27,69 +28,69 @@ pub enum Kind {
     Archived,
 }
 
-const KINDS: [Kind; 12] = [
-    Kind::Message,
-    Kind::Edited,
-    Kind::Deleted,
-    Kind::ReactionOn,
-    Kind::ReactionOff,
-    Kind::Topic,
-    Kind::Joined,
-    Kind::Left,
-    Kind::Invited,
-    Kind::Removed,
-    Kind::RoleChanged,
-    Kind::Archived,
+const KINDS: [EventKind; 12] = [
+    EventKind::Message,
+    EventKind::Edited,
+    EventKind::Deleted,
+    EventKind::ReactionOn,
+    EventKind::ReactionOff,
+    EventKind::Topic,
+    EventKind::Joined,
+    EventKind::Left,
+    EventKind::Invited,
+    EventKind::Removed,
+    EventKind::RoleChanged,
+    EventKind::Archived,
 ];
 
-impl Kind {
-    pub fn of(change: &Change) -> Kind {
+impl EventKind {
+    pub fn of(change: &Change) -> EventKind {
         match change {
-            Change::Post { .. } => Kind::Message,
-            Change::Edit { .. } => Kind::Edited,
-            Change::Delete { .. } => Kind::Deleted,
-            Change::React { on: true, .. } => Kind::ReactionOn,
-            Change::React { on: false, .. } => Kind::ReactionOff,
-            Change::Topic { .. } => Kind::Topic,
-            Change::Join => Kind::Joined,
-            Change::Leave => Kind::Left,
-            Change::Invite { .. } => Kind::Invited,
-            Change::Remove { .. } => Kind::Removed,
-            Change::SetRole { .. } => Kind::RoleChanged,
-            Change::Archive => Kind::Archived,
+            Change::Post { .. } => EventKind::Message,
+            Change::Edit { .. } => EventKind::Edited,
+            Change::Delete { .. } => EventKind::Deleted,
+            Change::React { on: true, .. } => EventKind::ReactionOn,
+            Change::React { on: false, .. } => EventKind::ReactionOff,
+            Change::Topic { .. } => EventKind::Topic,
+            Change::Join => EventKind::Joined,
+            Change::Leave => EventKind::Left,
+            Change::Invite { .. } => EventKind::Invited,
+            Change::Remove { .. } => EventKind::Removed,
+            Change::SetRole { .. } => EventKind::RoleChanged,
+            Change::Archive => EventKind::Archived,
         }
     }
 
     /// What a membership event says happened, for those kinds.
     fn member_change(self) -> Option<MemberChange> {
         Some(match self {
-            Kind::Joined => MemberChange::Joined,
-            Kind::Left => MemberChange::Left,
-            Kind::Invited => MemberChange::Invited,
-            Kind::Removed => MemberChange::Removed,
-            Kind::RoleChanged => MemberChange::RoleChanged,
+            EventKind::Joined => MemberChange::Joined,
+            EventKind::Left => MemberChange::Left,
+            EventKind::Invited => MemberChange::Invited,
+            EventKind::Removed => MemberChange::Removed,
+            EventKind::RoleChanged => MemberChange::RoleChanged,
             _ => return None,
         })
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Message => "message",
-            Kind::Edited => "edited",
-            Kind::Deleted => "deleted",
-            Kind::ReactionOn => "reaction_on",
-            Kind::ReactionOff => "reaction_off",
-            Kind::Topic => "topic",
-            Kind::Joined => "joined",
-            Kind::Left => "left",
-            Kind::Invited => "invited",
-            Kind::Removed => "removed",
-            Kind::RoleChanged => "role_changed",
-            Kind::Archived => "archived",
+            EventKind::Message => "message",
+            EventKind::Edited => "edited",
+            EventKind::Deleted => "deleted",
+            EventKind::ReactionOn => "reaction_on",
+            EventKind::ReactionOff => "reaction_off",
+            EventKind::Topic => "topic",
+            EventKind::Joined => "joined",
+            EventKind::Left => "left",
+            EventKind::Invited => "invited",
+            EventKind::Removed => "removed",
+            EventKind::RoleChanged => "role_changed",
+            EventKind::Archived => "archived",
         }
     }
 
-    fn parse(kind: &str) -> Option<Kind> {
+    fn parse(kind: &str) -> Option<EventKind> {
         KINDS.into_iter().find(|k| k.as_str() == kind)
     }
 }
@@ -158,13 +159,13 @@ fn emoji_text(bytes: Option<Vec<u8>>) -> String {
 impl LogRow {
     /// The frame this event was when it happened, with today's bodies.
     pub fn into_frame(self, room: &str) -> Result<ServerFrame, sqlx::Error> {
-        let kind = Kind::parse(&self.kind).ok_or_else(|| {
+        let kind = EventKind::parse(&self.kind).ok_or_else(|| {
             sqlx::Error::Decode(format!("unknown event kind {:?}", self.kind).into())
         })?;
         let room = room.to_string();
         let target = self.target_seq.unwrap_or_default();
         Ok(match kind {
-            Kind::Message => ServerFrame::Message(ChatMessage {
+            EventKind::Message => ServerFrame::Message(ChatMessage {
                 room,
                 seq: self.seq,
                 author: self.actor,
@@ -179,38 +180,38 @@ impl LogRow {
                 reply_to: self.reply_to,
                 room_mention: self.room_mention.unwrap_or_default() != 0,
             }),
-            Kind::Edited => ServerFrame::Edited(Edited {
+            EventKind::Edited => ServerFrame::Edited(Edited {
                 room,
                 seq: self.seq,
                 target,
                 body: self.body,
                 edited_at: rfc3339_ms(self.at),
             }),
-            Kind::Deleted => ServerFrame::Deleted(Deleted {
+            EventKind::Deleted => ServerFrame::Deleted(Deleted {
                 room,
                 seq: self.seq,
                 target,
             }),
-            Kind::ReactionOn | Kind::ReactionOff => ServerFrame::Reaction(Reacted {
+            EventKind::ReactionOn | EventKind::ReactionOff => ServerFrame::Reaction(Reacted {
                 room,
                 seq: self.seq,
                 target,
                 emoji: emoji_text(self.emoji),
                 user: self.actor,
-                on: kind == Kind::ReactionOn,
+                on: kind == EventKind::ReactionOn,
             }),
-            Kind::Topic => ServerFrame::Topic(TopicSet {
+            EventKind::Topic => ServerFrame::Topic(TopicSet {
                 room,
                 seq: self.seq,
                 topic: self.topic.unwrap_or_default(),
                 by: self.actor,
             }),
-            Kind::Archived => ServerFrame::Archived(ArchivedRoom {
+            EventKind::Archived => ServerFrame::Archived(ArchivedRoom {
                 room,
                 seq: self.seq,
                 by: self.actor,
             }),
-            Kind::Joined | Kind::Left | Kind::Invited | Kind::Removed | Kind::RoleChanged => {
+            EventKind::Joined | EventKind::Left | EventKind::Invited | EventKind::Removed | EventKind::RoleChanged => {
                 ServerFrame::Member(MemberEvent {
                     room,
                     seq: self.seq,
@@ -261,6 +262,20 @@ pub fn message_views(rows: Vec<MessageRow>, reactions: Vec<ReactionRow>) -> Vec<
             }
         })
         .collect()
+}
+
+/// Whose membership of the room `frame` ends: the user who left or was removed. The
+/// writer asks it of the event it has just stored, a replay of the event it has read,
+/// so a member's feed ends at the same event whichever way it arrived.
+pub fn membership_ended(frame: &ServerFrame) -> Option<std::sync::Arc<str>> {
+    match frame {
+        ServerFrame::Member(event)
+            if matches!(event.change, MemberChange::Left | MemberChange::Removed) =>
+        {
+            Some(event.user.as_str().into())
+        }
+        _ => None,
+    }
 }
 
 /// The frame of an event just stored as `seq` at `now`.
@@ -329,7 +344,7 @@ pub fn new_event(
                 room,
                 seq,
                 user,
-                change: Kind::of(&submission.change)
+                change: EventKind::of(&submission.change)
                     .member_change()
                     .unwrap_or(MemberChange::Joined),
                 by: submission.actor.clone(),
@@ -376,8 +391,8 @@ mod tests {
             },
             Change::Archive,
         ] {
-            let kind = Kind::of(&change);
-            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            let kind = EventKind::of(&change);
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
             assert!(kind.as_str().len() <= 16, "fits room_events.kind");
         }
     }

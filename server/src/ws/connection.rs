@@ -1,40 +1,30 @@
 //! One WebSocket connection, driven by one task. It only speaks the socket: it decodes
-//! each frame and hands it to the [`Chat`], queues what comes back (answers, replays,
-//! room feeds) in its [`Outbox`], and writes whenever the socket can take it. A slow
-//! client only fills its own outbox; its room feeds then lag, and it catches up from
+//! each frame and hands it to the [`Chat`], queues what comes back (answers, the user's
+//! own feed, the [`RoomFeed`] of each room joined) in its [`Outbox`], and writes
+//! whenever the socket can take it. While the outbox is full it takes nothing from the
+//! feeds, so a slow client only delays itself: its room feeds lag, and catch up from
 //! the database instead of holding up the room.
 
-use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use app::{
     model::{Receipt, User},
-    protocol::{Change, ClientFrame, ErrorCode, HelloUser, MemberChange, ServerFrame},
+    protocol::{Change, ClientFrame, ErrorCode, HelloUser, ServerFrame},
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{
-    stream::{FuturesUnordered, SplitStream},
-    StreamExt,
-};
+use futures_util::{stream::FuturesUnordered, Sink, Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_stream::{
     wrappers::{errors::BroadcastStreamRecvError, BroadcastStream},
     StreamMap,
 };
 
-use super::{
-    cursor::{Cursor, Place},
-    limits::Limits,
-    outbox::Outbox,
-};
+use super::{limits::SocketLimits, outbox::Outbox};
 use crate::{
     accounts::live::{Ended, SessionEnd},
-    chat::{
-        load::{RoomLoad, SAMPLE_EVERY},
-        rate::Bucket,
-        refusal::Refusal,
-        Chat, Event, Joining, Presence, RoomRef,
-    },
+    chat::{CatchUpFailed, Chat, Delivery, Refusal, RoomFeed, RoomRef},
     monitoring,
+    rate::Bucket,
 };
 
 /// How long a closing connection may take to write what it still has queued.
@@ -51,7 +41,8 @@ const CLOSE_INTERNAL: u16 = 1011;
 /// them (an answer echoes them), and what became of it.
 type Acking = Pin<Box<dyn Future<Output = (String, String, Result<Receipt, Refusal>)> + Send>>;
 
-type Feeds = StreamMap<String, BroadcastStream<Event>>;
+/// The rooms joined, by name: dropping a feed leaves the room's presence.
+type Feeds = StreamMap<String, RoomFeed>;
 
 /// Why the reader stopped.
 enum End {
@@ -61,22 +52,10 @@ enum End {
     Close(u16, &'static str),
 }
 
-struct Joined {
-    room: RoomRef,
-    cursor: Cursor,
-    load: Arc<RoomLoad>,
-    /// Fell behind the feed: the next live event says by how much.
-    measure_next: bool,
-    /// Keeps the user present in the room while the connection is in it.
-    _presence: Presence,
-    _gauge: monitoring::Held,
-}
-
-struct Connection {
+struct Connection<S> {
     user: User,
     chat: Arc<Chat>,
-    out: Outbox,
-    joined: HashMap<String, Joined>,
+    out: Outbox<S>,
     /// How long the socket may take nothing of what is queued for it.
     write_deadline: Duration,
     max_rooms: usize,
@@ -86,57 +65,51 @@ struct Connection {
     strikes_allowed: f64,
     /// Resolves when the session the socket was opened with ends.
     session: SessionEnd,
-    deliveries: metrics::Counter,
-    /// Live deliveries until the next delay sample.
-    until_sample: u32,
-    /// Rooms the user left or was removed from while this connection was in them:
-    /// their feeds are dropped after the step that saw it.
-    dropped: Vec<String>,
 }
 
-/// Whether `frame` (an event, as sent) says that `user` is no longer in its room.
-fn ends_membership(frame: &str, user: &str) -> bool {
-    // Only membership events are decoded; every other frame passes untouched.
-    if !frame.starts_with(r#"{"type":"member""#) {
-        return false;
-    }
-    matches!(
-        serde_json::from_str::<ServerFrame>(frame),
-        Ok(ServerFrame::Member(event))
-            if event.user == user && matches!(event.change, MemberChange::Left | MemberChange::Removed)
-    )
-}
-
+/// Serves an upgraded WebSocket until either side ends it.
 pub async fn run(
     socket: WebSocket,
     user: User,
     chat: Arc<Chat>,
-    limits: Limits,
+    limits: SocketLimits,
     session: SessionEnd,
 ) {
     let (sink, stream) = socket.split();
+    serve(sink, stream, user, chat, limits, session).await;
+}
+
+/// The connection over any sink and stream of messages: the server's WebSocket halves,
+/// or channels in the tests.
+async fn serve<S, R>(
+    sink: S,
+    stream: R,
+    user: User,
+    chat: Arc<Chat>,
+    limits: SocketLimits,
+    session: SessionEnd,
+) where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     tracing::debug!(user = %user.username, "connected");
     let (rate, burst) = limits.frames;
     let mut connection = Connection {
         user,
         chat,
         out: Outbox::new(sink),
-        joined: HashMap::new(),
         write_deadline: limits.write_deadline,
         max_rooms: limits.max_rooms,
         frames: Bucket::new(rate, burst, std::time::Instant::now()),
         strikes: 0.0,
         strikes_allowed: burst,
         session,
-        deliveries: monitoring::deliveries(),
-        until_sample: SAMPLE_EVERY,
-        dropped: Vec::new(),
     };
+    // Every room is left (the feeds dropped) when the loop returns, not after the
+    // goodbye has been written.
     let end = connection.read_loop(stream).await;
     // The loop's own feed is gone with it.
     connection.chat.user_feed_closed(&connection.user);
-    // Leave every room now, not after the goodbye has been written.
-    connection.joined.clear();
     tracing::debug!(user = %connection.user.username, "disconnected");
     let last = match end {
         End::Close(code, reason) => Some(Message::Close(Some(CloseFrame {
@@ -161,8 +134,11 @@ fn too_big(error: &axum::Error) -> bool {
     false
 }
 
-impl Connection {
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> End {
+impl<S: Sink<Message, Error = axum::Error> + Unpin> Connection<S> {
+    async fn read_loop<R>(&mut self, mut stream: R) -> End
+    where
+        R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    {
         let mut feeds = Feeds::new();
         let mut own = BroadcastStream::new(self.chat.user_feed(&self.user));
         let mut acking: FuturesUnordered<Acking> = FuturesUnordered::new();
@@ -215,8 +191,8 @@ impl Connection {
                     // Hints only: the client reads the room list again when it matters.
                     Err(BroadcastStreamRecvError::Lagged(_)) => Ok(()),
                 },
-                Some((room, event)) = feeds.next(), if !full && !feeds.is_empty() => {
-                    self.on_event(&room, event).await
+                Some((room, delivery)) = feeds.next(), if !full && !feeds.is_empty() => {
+                    self.on_delivery(&room, delivery, &mut feeds).await
                 }
                 Some((room, client_id, outcome)) = acking.next(), if !full && !acking.is_empty() => {
                     self.on_stored(room, client_id, outcome).await
@@ -243,9 +219,6 @@ impl Connection {
             };
             if let Err(end) = step {
                 return end;
-            }
-            for room in self.dropped.drain(..) {
-                feeds.remove(&room);
             }
         }
     }
@@ -289,7 +262,7 @@ impl Connection {
     }
 
     async fn send(&mut self, frame: &ServerFrame) -> Result<(), End> {
-        self.queue(Message::Text(Event::encode(frame))).await
+        self.queue(Message::Text(crate::chat::encode(frame))).await
     }
 
     async fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) -> Result<(), End> {
@@ -340,7 +313,13 @@ impl Connection {
             ClientFrame::Ping {} => self.send(&ServerFrame::Pong).await,
             ClientFrame::Join { room, since } => self.join(room, since, feeds).await,
             ClientFrame::Leave { room } => self.leave(room, feeds).await,
-            ClientFrame::Typing { room } => self.typing(room).await,
+            ClientFrame::Typing { room } => {
+                let joined = feeds
+                    .iter()
+                    .find(|(name, _)| **name == room)
+                    .map(|(_, feed)| feed.room().clone());
+                self.typing(room, joined).await
+            }
             // `into_change` took every frame that changes a room.
             ClientFrame::Send { .. }
             | ClientFrame::Edit { .. }
@@ -355,7 +334,7 @@ impl Connection {
         since: Option<i64>,
         feeds: &mut Feeds,
     ) -> Result<(), End> {
-        if self.joined.len() >= self.max_rooms && !self.joined.contains_key(&name) {
+        if feeds.len() >= self.max_rooms && !feeds.contains_key(&name) {
             let refusal = Refusal::new(
                 ErrorCode::RateLimited,
                 format!(
@@ -365,70 +344,35 @@ impl Connection {
             );
             return self.refuse_about(refusal, Some(&name), None).await;
         }
-        let Joining {
-            room,
-            presence,
-            feed,
-            load,
-            joined,
-            start,
-            replay,
-            more,
-        } = match self.chat.join(&self.user, &name, since).await {
-            Ok(joining) => joining,
-            Err(refusal) => return self.refuse_about(refusal, Some(&name), None).await,
-        };
-        let key = room.name.clone();
-        feeds.insert(key.clone(), BroadcastStream::new(feed));
-        // A rejoin (to catch up) replaces the entry: the old presence ends after the
-        // new one began, so the user never flickers offline.
-        self.joined.insert(
-            key.clone(),
-            Joined {
-                room,
-                cursor: Cursor::after(start),
-                load,
-                measure_next: false,
-                _presence: presence,
-                _gauge: monitoring::Held::joined_room(),
-            },
-        );
-        self.send(&joined).await?;
-        self.deliver(&key, replay).await?;
-        if more {
-            self.catch_up(&key).await?;
+        match self.chat.join(&self.user, &name, since).await {
+            Ok(feed) => {
+                // A rejoin (to catch up) replaces the feed: the old presence ends after
+                // the new one began, so the user never flickers offline.
+                feeds.insert(feed.room().name.clone(), feed);
+                Ok(())
+            }
+            Err(refusal) => self.refuse_about(refusal, Some(&name), None).await,
         }
-        Ok(())
     }
 
     async fn leave(&mut self, room: String, feeds: &mut Feeds) -> Result<(), End> {
-        if let Some(left) = self.joined.remove(&room) {
-            feeds.remove(&room);
+        if let Some(feed) = feeds.remove(&room) {
+            let room = feed.room().clone();
+            // Out of the room's presence before the `left` event goes out.
+            drop(feed);
             // A conversation cannot be left: the connection only stops following it.
-            if let Err(refusal) = self.chat.leave(&self.user, &left.room).await {
+            if let Err(refusal) = self.chat.leave(&self.user, &room).await {
                 tracing::debug!(%refusal, "a leave changed no membership");
             }
         }
         Ok(())
     }
 
-    /// Sends an event of `room` and, when it ends the user's membership, stops
-    /// following the room: nothing after it reaches someone no longer in the room.
-    async fn send_event(&mut self, room: &str, frame: Utf8Bytes) -> Result<(), End> {
-        let ends = ends_membership(frame.as_str(), &self.user.username);
-        self.deliveries.increment(1);
-        self.queue(Message::Text(frame)).await?;
-        if ends {
-            self.joined.remove(room);
-            self.dropped.push(room.to_string());
-        }
-        Ok(())
-    }
-
-    async fn typing(&mut self, room: String) -> Result<(), End> {
-        match self.joined.get(&room) {
+    /// `joined`: the room as this connection joined it, if it did.
+    async fn typing(&mut self, room: String, joined: Option<RoomRef>) -> Result<(), End> {
+        match joined {
             Some(joined) => {
-                self.chat.typing(&joined.room, &self.user);
+                self.chat.typing(&joined, &self.user);
                 Ok(())
             }
             None => {
@@ -438,102 +382,23 @@ impl Connection {
         }
     }
 
-    /// Sends the events not yet sent, in order, advancing the room's cursor.
-    async fn deliver(&mut self, room: &str, events: Vec<Event>) -> Result<(), End> {
-        for event in events {
-            let Some(seq) = event.seq else { continue };
-            let Some(joined) = self.joined.get_mut(room) else {
-                return Ok(());
-            };
-            if joined.cursor.place(seq) == Place::Sent {
-                continue;
-            }
-            joined.cursor.advance(seq);
-            self.send_event(room, event.frame).await?;
-        }
-        Ok(())
-    }
-
-    /// Reads from the database everything after the room's cursor.
-    async fn catch_up(&mut self, room: &str) -> Result<(), End> {
-        loop {
-            let Some(joined) = self.joined.get(room) else {
-                return Ok(());
-            };
-            let (target, after) = (joined.room.clone(), joined.cursor.last());
-            let Ok((events, more)) = self.chat.read_after(&target, after).await else {
-                return Err(End::Close(CLOSE_INTERNAL, "could not catch up; reconnect"));
-            };
-            self.deliver(room, events).await?;
-            if !more {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn on_event(
+    /// Sends a frame of a room's feed; after the one that ends the user's membership
+    /// the feed is dropped at once, so that no frame of the room follows it and the
+    /// room counts as left for every frame the client sends next.
+    async fn on_delivery(
         &mut self,
         room: &str,
-        event: Result<Event, BroadcastStreamRecvError>,
+        delivery: Result<Delivery, CatchUpFailed>,
+        feeds: &mut Feeds,
     ) -> Result<(), End> {
-        match event {
-            Ok(Event {
-                seq: None, frame, ..
-            }) => self.queue(Message::Text(frame)).await,
-            Ok(Event {
-                seq: Some(seq),
-                frame,
-                at,
-            }) => {
-                // The hot path of fan-out: one lookup, no allocation.
-                let Some(joined) = self.joined.get_mut(room) else {
-                    return Ok(());
-                };
-                if joined.measure_next {
-                    // The oldest event the feed still held: its age is how late this
-                    // member is.
-                    if let Some(at) = at {
-                        let now = std::time::Instant::now();
-                        joined.load.record(now.saturating_duration_since(at), now);
-                        joined.measure_next = false;
-                    }
-                }
-                match joined.cursor.place(seq) {
-                    Place::Sent => Ok(()),
-                    Place::Next => {
-                        joined.cursor.advance(seq);
-                        self.until_sample -= 1;
-                        if self.until_sample == 0 {
-                            self.until_sample = SAMPLE_EVERY;
-                            if let Some(at) = at {
-                                let now = std::time::Instant::now();
-                                joined.load.record(now.saturating_duration_since(at), now);
-                            }
-                        }
-                        self.send_event(room, frame).await
-                    }
-                    Place::Gap => {
-                        // Something between was not seen here: read it from the
-                        // database rather than leave a gap (this event comes with it).
-                        self.catch_up(room).await?;
-                        let event = Event {
-                            seq: Some(seq),
-                            frame,
-                            at,
-                        };
-                        self.deliver(room, vec![event]).await
-                    }
-                }
-            }
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                tracing::debug!(user = %self.user.username, room, missed, "lagging; catching up from the database");
-                monitoring::resynced();
-                if let Some(joined) = self.joined.get_mut(room) {
-                    joined.measure_next = true;
-                }
-                self.catch_up(room).await
-            }
+        let Ok(delivery) = delivery else {
+            return Err(End::Close(CLOSE_INTERNAL, "could not catch up; reconnect"));
+        };
+        self.queue(Message::Text(delivery.frame)).await?;
+        if delivery.ends_membership {
+            feeds.remove(room);
         }
+        Ok(())
     }
 
     async fn submit(
@@ -543,13 +408,9 @@ impl Connection {
         change: Change,
         acking: &mut FuturesUnordered<Acking>,
     ) -> Result<(), End> {
-        match self
-            .chat
-            .submit(&self.user, &room, &client_id, change)
-            .await
-        {
-            Ok(pending) => {
-                acking.push(Box::pin(async move { (room, client_id, pending.await) }));
+        match self.chat.queue(&self.user, &room, &client_id, change).await {
+            Ok(queued) => {
+                acking.push(Box::pin(async move { (room, client_id, queued.await) }));
                 Ok(())
             }
             Err(refusal) => {
@@ -581,3 +442,6 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

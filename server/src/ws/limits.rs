@@ -7,7 +7,7 @@ use super::caps;
 
 /// What every WebSocket of this server is held to, beyond the chat's own limits.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct SocketLimits {
     /// How long the socket may take none of what is written to it before it is closed.
     pub write_deadline: Duration,
     /// Rooms joined at once.
@@ -19,7 +19,7 @@ pub struct Limits {
 /// The socket settings of a server: the caps shared by all its connections, and the
 /// limits each is held to.
 #[derive(Clone)]
-pub struct Settings {
+pub struct SocketSettings {
     pub caps: caps::Caps,
-    pub limits: Limits,
+    pub limits: SocketLimits,
 }

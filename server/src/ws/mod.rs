@@ -17,8 +17,6 @@ use crate::{error::AppError, origin, state::AppState};
 pub mod caps;
 /// The per-connection loop: decodes frames, calls the chat, queues what comes back.
 mod connection;
-/// Where a connection is in each room's log.
-mod cursor;
 /// The limits every socket is held to.
 pub mod limits;
 /// Frames waiting for the socket.

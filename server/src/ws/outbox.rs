@@ -11,15 +11,17 @@ use std::{
 
 use tokio::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::{stream::SplitSink, SinkExt};
+use axum::extract::ws::Message;
+use futures_util::{Sink, SinkExt};
 
 /// Frames queued for the socket. When full, the connection reads nothing more until
 /// the socket takes some, and its room feeds lag.
 const OUTBOUND: usize = 256;
 
-pub struct Outbox {
-    sink: SplitSink<WebSocket, Message>,
+/// Generic over the sink so that the connection loop can be driven through channels in
+/// its tests; the server passes the WebSocket's write half.
+pub struct Outbox<S> {
+    sink: S,
     queue: VecDeque<Message>,
     /// Frames handed to the socket but not yet flushed.
     unflushed: bool,
@@ -28,8 +30,8 @@ pub struct Outbox {
     progress: Instant,
 }
 
-impl Outbox {
-    pub fn new(sink: SplitSink<WebSocket, Message>) -> Self {
+impl<S: Sink<Message, Error = axum::Error> + Unpin> Outbox<S> {
+    pub fn new(sink: S) -> Self {
         Outbox {
             sink,
             queue: VecDeque::new(),

@@ -7,7 +7,7 @@ use crate::{
     insert_id, with_pool,
 };
 
-use super::wire::{LogRow, MessageRow, ReactionRow};
+use crate::chat::wire::{LogRow, MessageRow, ReactionRow};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RoomRow {

@@ -13,13 +13,16 @@ pub fn channel(namespace: &str) -> String {
 }
 
 /// One stored event as a notice carries it: the room (its id, checked against the
-/// receiver's, and its name), the seq and the frame members receive, verbatim.
+/// receiver's, and its name), the seq, the frame members receive, verbatim, and whose
+/// membership it ends, so that no node must decode the frame to know.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Stored {
     pub room_id: i64,
     pub room: String,
     pub seq: i64,
     pub frame: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<String>,
 }
 
 /// Externally tagged (`{"events": {…}}`): serde cannot read a raw frame inside an
@@ -87,12 +90,13 @@ pub fn session_from_hex(hex: &str) -> Option<[u8; 32]> {
 
 impl Stored {
     /// `frame` is an encoded server frame, so valid JSON.
-    pub fn new(room_id: i64, room: &str, seq: i64, frame: &str) -> Stored {
+    pub fn new(room_id: i64, room: &str, seq: i64, frame: &str, ends: Option<&str>) -> Stored {
         Stored {
             room_id,
             room: room.to_string(),
             seq,
             frame: RawValue::from_string(frame.to_string()).expect("frames are JSON"),
+            ends: ends.map(str::to_string),
         }
     }
 }
@@ -106,7 +110,10 @@ mod tests {
         let frame = r#"{"type":"message","room":"general","seq":3,"body":"hé 🦀"}"#;
         let notice = Notice::Events {
             node: "n1#ab".into(),
-            events: vec![Stored::new(1, "general", 3, frame)],
+            events: vec![
+                Stored::new(1, "general", 3, frame, None),
+                Stored::new(1, "general", 4, r#"{"type":"member"}"#, Some("bob")),
+            ],
         };
         let wire = notice.encode();
         let Notice::Events { node, events } = Notice::decode(wire.as_bytes()).unwrap() else {
@@ -116,6 +123,9 @@ mod tests {
         assert_eq!((events[0].room_id, events[0].room.as_str()), (1, "general"));
         assert_eq!(events[0].seq, 3);
         assert_eq!(events[0].frame.get(), frame);
+        assert_eq!(events[0].ends, None);
+        assert!(!wire.contains("\"ends\":null"), "absent, not null: {wire}");
+        assert_eq!(events[1].ends.as_deref(), Some("bob"));
     }
 
     #[test]

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{
-    hub::{Gap, Hub},
-    replay,
-};
+use super::{Gap, Hub};
+use crate::chat::read::replay;
 use crate::db::Db;
 
 /// How long to wait before trying again when the database could not be read.
@@ -60,7 +58,7 @@ pub async fn fill(db: &Db, hub: &Hub, gap: &Gap) -> bool {
         };
         for event in events {
             if let Some(seq) = event.seq {
-                hub.publish(gap.room_id, &gap.room, seq, event.frame);
+                hub.publish(gap.room_id, &gap.room, seq, event.frame, event.ends);
             }
         }
         let reached = hub.delivered(&gap.room).unwrap_or(after);

@@ -26,11 +26,8 @@ use redis::{
 };
 use tokio::sync::{mpsc, Notify, OnceCell};
 
-use super::{
-    gaps,
-    hub::{Gap, Hub, News},
-    store,
-};
+use super::{gaps, Gap, Hub, News};
+use crate::chat::read::store;
 use crate::{
     accounts::live::{Digest, LiveSessions},
     db::Db,
@@ -412,9 +409,10 @@ fn receive(shared: &Shared, payload: &[u8]) {
             for event in events {
                 let frame: Box<str> = event.frame.into();
                 let frame = Utf8Bytes::from(String::from(frame));
+                let ends = event.ends.map(|user| user.into());
                 shared
                     .hub
-                    .publish(event.room_id, &event.room, event.seq, frame);
+                    .publish(event.room_id, &event.room, event.seq, frame, ends);
             }
         }
         Notice::Presence { room, .. } => shared.reread_presence(room),
@@ -516,7 +514,7 @@ async fn check_positions(shared: Arc<Shared>) {
             () = shared.check_now.notified() => {}
         }
         let positions = shared.hub.positions();
-        let ids: Vec<i64> = positions.iter().map(|gap| gap.room_id).collect();
+        let ids: Vec<i64> = positions.iter().map(|feed| feed.room_id).collect();
         let last = match store::last_seqs(&shared.db, &ids).await {
             Ok(last) => last,
             Err(error) => {
@@ -524,17 +522,21 @@ async fn check_positions(shared: Arc<Shared>) {
                 continue;
             }
         };
-        for gap in positions {
+        for feed in positions {
             let behind = last
                 .iter()
-                .any(|(id, last)| *id == gap.room_id && *last > gap.after);
+                .any(|(id, last)| *id == feed.room_id && *last > feed.delivered);
             if behind {
                 tracing::debug!(
-                    room = gap.room,
-                    after = gap.after,
+                    room = feed.room,
+                    after = feed.delivered,
                     "a notice was lost; reading the room's log"
                 );
-                let gap: Gap = gap;
+                let gap = Gap {
+                    room_id: feed.room_id,
+                    room: feed.room,
+                    after: feed.delivered,
+                };
                 gaps::fill(&shared.db, &shared.hub, &gap).await;
             }
         }

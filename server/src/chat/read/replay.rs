@@ -1,7 +1,8 @@
 //! A room's log read from the database as its members receive it: what a join replays,
 //! what a lagging connection catches up with, and what fills a gap in a room's feed.
 
-use super::{hub::Event, store};
+use super::store;
+use crate::chat::{fanout::Event, wire::membership_ended};
 use crate::db::Db;
 
 /// Events read per query when replaying or catching up.
@@ -26,6 +27,7 @@ pub async fn page(
                 seq: Some(seq),
                 frame: Event::encode(&frame),
                 at: None,
+                ends: membership_ended(&frame),
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;

@@ -1,6 +1,18 @@
-//! Timestamps on the wire: RFC 3339 in UTC with milliseconds.
+//! The server's clock: milliseconds since the Unix epoch, the time representation of
+//! the schema, and the same instants as the wire spells them (RFC 3339 in UTC with
+//! milliseconds). A leaf, so that accounts and the chat both read time from here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or_default()
+}
 
 /// `1764107740123` → `2025-11-25T21:55:40.123Z`.
 pub fn rfc3339_ms(ms: i64) -> String {

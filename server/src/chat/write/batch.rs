@@ -12,11 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use app::protocol::Change;
 use sqlx::QueryBuilder;
 
-use super::{
-    access,
-    plan::{plan, Account, Decision, RoomState, Snapshot, Submission, Target},
-    wire::Kind,
-};
+use super::plan::{plan, Account, Decision, LockedRoom, Snapshot, Submission, Target};
+use crate::chat::{rules::access, wire::EventKind};
 use crate::{
     db::{Db, Dialect},
     with_pool,
@@ -92,10 +89,10 @@ pub async fn store_batch(
         type RoomRow = (i64, i64, Option<i64>, String, Option<i64>, String);
         let rooms: Vec<RoomRow> = lock.build_query_as().fetch_all(&mut *tx).await?;
         for (id, last_seq, created_by, kind, archived_at, mention_room) in rooms {
-            snapshot.rooms.insert(id, RoomState {
+            snapshot.rooms.insert(id, LockedRoom {
                 last_seq,
                 created_by,
-                kind: access::Kind::parse(&kind),
+                kind: access::RoomKind::parse(&kind),
                 archived: archived_at.is_some(),
                 mention_room_moderators: access::room_mentions_restricted(&mention_room),
             });
@@ -260,7 +257,7 @@ pub async fn store_batch(
                 };
                 row.push_bind(s.room_id)
                     .push_bind(*seq)
-                    .push_bind(Kind::of(&s.change).as_str())
+                    .push_bind(EventKind::of(&s.change).as_str())
                     .push_bind(s.actor_id)
                     .push_bind(s.client_id.as_str())
                     .push_bind(target)

@@ -13,18 +13,28 @@ use tokio::{
     time::Instant,
 };
 
-use super::{
-    batch::store_batch,
-    cluster::{Announcer, Stored},
-    hub::{Event, Hub},
-    plan::{Decision, Submission},
-    refusal::Refusal,
-    wire::new_event,
-};
 use crate::{
-    accounts::now_ms,
+    chat::{
+        fanout::{
+            cluster::{Announcer, Stored},
+            Event, Hub,
+        },
+        refusal::Refusal,
+        wire::{membership_ended, new_event},
+    },
+    clock::now_ms,
     db::{is_contention, Db},
 };
+
+/// Storing a batch of changes in one transaction.
+mod batch;
+/// The checks a change passes before it is queued.
+pub mod check;
+/// Deciding each change of a batch against what is stored.
+pub mod plan;
+
+pub use batch::store_batch;
+pub use plan::{Decision, Submission};
 use app::{
     model::Receipt,
     protocol::{Change, ErrorCode, ServerFrame},
@@ -45,7 +55,7 @@ const QUEUE: usize = 8192;
 const ATTEMPTS: u32 = 5;
 
 /// What a submitted change becomes: its receipt once stored, or why not.
-pub type Pending = Pin<Box<dyn Future<Output = Result<Receipt, Refusal>> + Send>>;
+pub type Queued = Pin<Box<dyn Future<Output = Result<Receipt, Refusal>> + Send>>;
 
 struct Request {
     submission: Submission,
@@ -74,7 +84,7 @@ impl Writer {
     /// that stores it (or finds the original of a retry). Connections keep these among
     /// their pending acks, so they go on reading while their changes wait for the
     /// next commit.
-    pub async fn submit(&self, submission: Submission) -> Result<Pending, Refusal> {
+    pub async fn queue(&self, submission: Submission) -> Result<Queued, Refusal> {
         let stopped = || Refusal::internal("the writer has stopped", "shutting down");
         let (reply, answer) = oneshot::channel();
         let request = Request {
@@ -178,22 +188,19 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
                     room_mention,
                 } = decision
                 {
-                    let frame = Event::encode(&new_event(
-                        submission,
-                        *seq,
-                        parent.clone(),
-                        *room_mention,
-                        now,
-                    ));
+                    let event = new_event(submission, *seq, parent.clone(), *room_mention, now);
+                    let ends = membership_ended(&event);
+                    let frame = Event::encode(&event);
                     if announcer.is_some() {
                         stored.push(Stored::new(
                             submission.room_id,
                             &submission.room,
                             *seq,
                             frame.as_str(),
+                            ends.as_deref(),
                         ));
                     }
-                    hub.publish(submission.room_id, &submission.room, *seq, frame);
+                    hub.publish(submission.room_id, &submission.room, *seq, frame, ends);
                 }
             }
             if let Some(announcer) = announcer {

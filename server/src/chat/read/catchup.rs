@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::hub::Event;
+use crate::chat::fanout::Event;
 
 /// Pages kept per room: the span members of one room lag apart by.
 const PAGES_PER_ROOM: usize = 8;
@@ -121,6 +121,7 @@ mod tests {
                 seq: Some(seq),
                 frame: format!("{seq}").into(),
                 at: None,
+                ends: None,
             })
             .collect()
     }

@@ -4,7 +4,7 @@
 
 use app::{mentions, model::Found};
 
-use super::{access::Kind, timefmt::rfc3339_ms};
+use crate::{chat::rules::access::RoomKind, clock::rfc3339_ms};
 use crate::{
     db::{Db, Dialect},
     with_pool,
@@ -82,20 +82,20 @@ impl Query {
 
 /// Where a page of results ends: the next page starts before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
+pub struct PageEnd {
     pub at: i64,
     pub room_id: i64,
     pub seq: i64,
 }
 
-impl Cursor {
+impl PageEnd {
     pub fn encode(&self) -> String {
         format!("{}.{}.{}", self.at, self.room_id, self.seq)
     }
 
-    pub fn decode(text: &str) -> Option<Cursor> {
+    pub fn decode(text: &str) -> Option<PageEnd> {
         let mut parts = text.split('.').map(str::parse::<i64>);
-        let cursor = Cursor {
+        let cursor = PageEnd {
             at: parts.next()?.ok()?,
             room_id: parts.next()?.ok()?,
             seq: parts.next()?.ok()?,
@@ -138,7 +138,7 @@ pub async fn search(
     user_id: i64,
     query: &Query,
     room_id: Option<i64>,
-    before: Option<Cursor>,
+    before: Option<PageEnd>,
     limit: u32,
 ) -> Result<Vec<Row>, SearchError> {
     let dialect = db.dialect();
@@ -242,7 +242,7 @@ async fn recent_on_mysql(
     query: &Query,
     terms: &[&str],
     room_id: Option<i64>,
-    before: Option<Cursor>,
+    before: Option<PageEnd>,
     limit: u32,
     window: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
@@ -317,7 +317,7 @@ fn narrow<'q>(
     sql: &mut sqlx::QueryBuilder<'q, sqlx::MySql>,
     query: &'q Query,
     room_id: Option<i64>,
-    before: Option<Cursor>,
+    before: Option<PageEnd>,
 ) {
     if let Some(room_id) = room_id {
         sql.push(" AND m.room_id = ").push_bind(room_id);
@@ -346,7 +346,7 @@ fn narrow<'q>(
 pub async fn mentions_of(
     db: &Db,
     user_id: i64,
-    before: Option<Cursor>,
+    before: Option<PageEnd>,
     limit: u32,
 ) -> Result<Vec<Row>, sqlx::Error> {
     let mut sql = String::from(
@@ -374,8 +374,8 @@ pub async fn mentions_of(
 }
 
 impl Row {
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
+    pub fn cursor(&self) -> PageEnd {
+        PageEnd {
             at: self.at,
             room_id: self.room_id,
             seq: self.seq,
@@ -388,8 +388,8 @@ impl Row {
         let marks = highlight(&body);
         let (snippet, marks) = snippet(&body, &marks);
         Found {
-            room_label: match Kind::parse(&self.kind) {
-                Kind::Dm => "Direct message".to_string(),
+            room_label: match RoomKind::parse(&self.kind) {
+                RoomKind::Dm => "Direct message".to_string(),
                 _ => format!("#{}", self.room),
             },
             room: self.room,
@@ -502,15 +502,15 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_junk() {
-        let c = Cursor {
+        let c = PageEnd {
             at: 1764107740123,
             room_id: 3,
             seq: 58,
         };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        assert_eq!(Cursor::decode("1.2"), None);
-        assert_eq!(Cursor::decode("1.2.3.4"), None);
-        assert_eq!(Cursor::decode("a.b.c"), None);
+        assert_eq!(PageEnd::decode(&c.encode()), Some(c));
+        assert_eq!(PageEnd::decode("1.2"), None);
+        assert_eq!(PageEnd::decode("1.2.3.4"), None);
+        assert_eq!(PageEnd::decode("a.b.c"), None);
     }
 
     #[test]

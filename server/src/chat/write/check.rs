@@ -7,7 +7,7 @@ use app::{
     rooms::rules::check_topic,
 };
 
-use super::refusal::Refusal;
+use crate::chat::refusal::Refusal;
 
 /// Returns the change in its stored form (trimmed body, canonical emoji), or why not.
 pub fn check(change: Change) -> Result<Change, Refusal> {

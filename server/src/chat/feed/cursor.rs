@@ -14,14 +14,14 @@ pub enum Place {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
+pub struct LogCursor {
     last: i64,
 }
 
-impl Cursor {
+impl LogCursor {
     /// A cursor that owes everything after `last`.
     pub fn after(last: i64) -> Self {
-        Cursor { last }
+        LogCursor { last }
     }
 
     pub fn last(&self) -> i64 {
@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn places_events_against_what_was_sent() {
-        let mut cursor = Cursor::after(4);
+        let mut cursor = LogCursor::after(4);
         assert_eq!(cursor.place(3), Place::Sent);
         assert_eq!(cursor.place(4), Place::Sent);
         assert_eq!(cursor.place(5), Place::Next);

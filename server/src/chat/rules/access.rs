@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub const MAX_DM_PEOPLE: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum RoomKind {
     /// Listed; anyone may join, read and post.
     Public,
     /// Invite only; members only.
@@ -19,21 +19,21 @@ pub enum Kind {
     Dm,
 }
 
-impl Kind {
+impl RoomKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Public => "public",
-            Kind::Private => "private",
-            Kind::Dm => "dm",
+            RoomKind::Public => "public",
+            RoomKind::Private => "private",
+            RoomKind::Dm => "dm",
         }
     }
 
-    pub fn parse(kind: &str) -> Kind {
+    pub fn parse(kind: &str) -> RoomKind {
         match kind {
-            "private" => Kind::Private,
-            "dm" => Kind::Dm,
+            "private" => RoomKind::Private,
+            "dm" => RoomKind::Dm,
             // Rows from before kinds existed are public.
-            _ => Kind::Public,
+            _ => RoomKind::Public,
         }
     }
 }
@@ -49,8 +49,8 @@ pub fn stored_role(role: &str) -> Role {
 
 /// The role of member `user_id` whose stored role is `stored`: a room's creator owns it
 /// (a conversation has no owner), anyone else has the role stored.
-pub fn member_role(kind: Kind, created_by: Option<i64>, user_id: i64, stored: Role) -> Role {
-    if kind != Kind::Dm && created_by == Some(user_id) {
+pub fn member_role(kind: RoomKind, created_by: Option<i64>, user_id: i64, stored: Role) -> Role {
+    if kind != RoomKind::Dm && created_by == Some(user_id) {
         Role::Owner
     } else {
         stored
@@ -109,15 +109,15 @@ mod tests {
         assert_eq!(stored_role("moderator"), Role::Moderator);
         assert_eq!(stored_role("member"), Role::Member);
         assert_eq!(
-            member_role(Kind::Private, Some(7), 7, Role::Member),
+            member_role(RoomKind::Private, Some(7), 7, Role::Member),
             Role::Owner
         );
         assert_eq!(
-            member_role(Kind::Dm, Some(7), 7, Role::Member),
+            member_role(RoomKind::Dm, Some(7), 7, Role::Member),
             Role::Member
         );
         assert_eq!(
-            member_role(Kind::Public, Some(7), 8, Role::Moderator),
+            member_role(RoomKind::Public, Some(7), 8, Role::Moderator),
             Role::Moderator
         );
         for restricted in [true, false] {
@@ -130,8 +130,8 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for kind in [Kind::Public, Kind::Private, Kind::Dm] {
-            assert_eq!(Kind::parse(kind.as_str()), kind);
+        for kind in [RoomKind::Public, RoomKind::Private, RoomKind::Dm] {
+            assert_eq!(RoomKind::parse(kind.as_str()), kind);
         }
     }
 }
