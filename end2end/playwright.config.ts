@@ -20,7 +20,7 @@ const freePort = () =>
     .trim();
 
 // Every test signs its people up from 127.0.0.1; the sign-up limits per address and
-// per server have tests of their own (server/tests/bounds.rs). The servers the tests
+// per server have tests of their own (server/tests/integration/bounds.rs). The servers the tests
 // start inherit this environment.
 process.env.BANTER_REGISTRATIONS_PER_ADDRESS ??= '1000000';
 process.env.BANTER_REGISTRATIONS ??= '1000000';

@@ -51,7 +51,7 @@ pub use write::Queued;
 use fanout::Hub;
 use read::{replay, store, Reader};
 use rules::{access, admission::Admission, load};
-use write::{check, Submission, Writer};
+use write::{check, rooms, Submission, Writer};
 
 /// What only the tests outside the crate reach: the writer's store on its own.
 #[cfg(any(test, feature = "testing"))]
@@ -132,7 +132,7 @@ impl Chat {
         stopping: watch::Receiver<bool>,
         in_use: mpsc::Sender<()>,
     ) -> Result<Arc<Chat>, StartError> {
-        store::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
+        rooms::ensure_room(&db, DEFAULT_ROOM, "Everyone, everything", now_ms()).await?;
         let (hub, announcer, membership) = match cluster {
             Some(settings) => {
                 let (news, heard) = fanout::cluster::news_channel();

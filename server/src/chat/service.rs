@@ -1,6 +1,6 @@
 //! The room server functions' side of the chat ([`RoomService`]): listing, creating
 //! and reading rooms, conversations, read positions, search. Changes to a room's log
-//! go through [`Chat::submit`] like socket frames do.
+//! go through [`Chat::queue`] like socket frames do.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,7 +23,9 @@ use super::{
         store::{self, RoomListing},
     },
     rules::access::{self, RoomKind},
-    wire, Chat,
+    wire,
+    write::rooms,
+    Chat,
 };
 use crate::{clock::now_ms, error::internal};
 
@@ -139,9 +141,13 @@ impl RoomService for Chat {
             ));
         }
         let now = now_ms();
-        let kind = if private { RoomKind::Private } else { RoomKind::Public };
+        let kind = if private {
+            RoomKind::Private
+        } else {
+            RoomKind::Public
+        };
         let id =
-            match store::create_room(&self.db, &name, &topic, kind.as_str(), Some(user.id), now)
+            match rooms::create_room(&self.db, &name, &topic, kind.as_str(), Some(user.id), now)
                 .await
             {
                 Ok(id) => id,
@@ -154,7 +160,7 @@ impl RoomService for Chat {
                 }
                 Err(e) => return Err(internal("creating a room failed", e)),
             };
-        store::add_creator(&self.db, id, user.id, now)
+        rooms::add_creator(&self.db, id, user.id, now)
             .await
             .map_err(|e| internal("adding a room member failed", e))?;
         tracing::info!(room = name, user_id = user.id, private, "room created");
@@ -195,7 +201,7 @@ impl RoomService for Chat {
         let mut ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         ids.push(user.id);
         let name = access::dm_name(&ids);
-        let created = store::create_dm(&self.db, &name, user.id, &ids, now_ms())
+        let created = rooms::create_dm(&self.db, &name, user.id, &ids, now_ms())
             .await
             .map_err(|e| internal("starting a conversation failed", e))?;
         if created {
@@ -278,7 +284,7 @@ impl RoomService for Chat {
         let last_seq = store::last_seq(&self.db, found.id)
             .await
             .map_err(|e| internal("reading a room failed", e))?;
-        store::mark_read(&self.db, found.id, user.id, seq.min(last_seq))
+        rooms::mark_read(&self.db, found.id, user.id, seq.min(last_seq))
             .await
             .map_err(|e| internal("recording a read position failed", e))?;
         // The room as the list shows it now: the counts, and whether `user` is in it.
@@ -294,7 +300,7 @@ impl RoomService for Chat {
     }
 
     async fn mark_all_read(&self, user: &User) -> Result<Vec<ReadState>, ApiError> {
-        let moved = store::mark_all_read(&self.db, user.id)
+        let moved = rooms::mark_all_read(&self.db, user.id)
             .await
             .map_err(|e| internal("marking rooms read failed", e))?;
         let states: Vec<ReadState> = moved
@@ -315,7 +321,7 @@ impl RoomService for Chat {
 
     async fn set_muted(&self, user: &User, room: &str, muted: bool) -> Result<(), ApiError> {
         let found = self.room_for(user, room).await?;
-        let member = store::set_muted(&self.db, found.id, user.id, muted)
+        let member = rooms::set_muted(&self.db, found.id, user.id, muted)
             .await
             .map_err(|e| internal("muting a room failed", e))?;
         if !member {
@@ -340,7 +346,7 @@ impl RoomService for Chat {
             ));
         }
         let who = access::room_mentions_setting(moderators_only);
-        store::set_mention_room(&self.db, found.id, who)
+        rooms::set_mention_room(&self.db, found.id, who)
             .await
             .map_err(|e| internal("changing a room failed", e))
     }

@@ -211,16 +211,18 @@ impl LogRow {
                 seq: self.seq,
                 by: self.actor,
             }),
-            EventKind::Joined | EventKind::Left | EventKind::Invited | EventKind::Removed | EventKind::RoleChanged => {
-                ServerFrame::Member(MemberEvent {
-                    room,
-                    seq: self.seq,
-                    user: self.subject.unwrap_or_else(|| self.actor.clone()),
-                    change: kind.member_change().unwrap_or(MemberChange::Joined),
-                    by: self.actor,
-                    role: self.role.as_deref().and_then(Role::parse),
-                })
-            }
+            EventKind::Joined
+            | EventKind::Left
+            | EventKind::Invited
+            | EventKind::Removed
+            | EventKind::RoleChanged => ServerFrame::Member(MemberEvent {
+                room,
+                seq: self.seq,
+                user: self.subject.unwrap_or_else(|| self.actor.clone()),
+                change: kind.member_change().unwrap_or(MemberChange::Joined),
+                by: self.actor,
+                role: self.role.as_deref().and_then(Role::parse),
+            }),
         })
     }
 }
@@ -358,9 +360,8 @@ pub fn new_event(
 mod tests {
     use super::*;
 
-    #[test]
-    fn kinds_round_trip() {
-        for change in [
+    fn every_change() -> [Change; 12] {
+        [
             Change::Post {
                 body: "b".into(),
                 reply_to: None,
@@ -390,10 +391,55 @@ mod tests {
                 role: Role::Moderator,
             },
             Change::Archive,
-        ] {
+        ]
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for change in every_change() {
             let kind = EventKind::of(&change);
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
             assert!(kind.as_str().len() <= 16, "fits room_events.kind");
+        }
+    }
+
+    #[test]
+    fn an_event_ends_the_same_membership_stored_or_read_back() {
+        for change in every_change() {
+            let submission = Submission {
+                room_id: 1,
+                room: "general".into(),
+                actor_id: 1,
+                actor: "alice".into(),
+                client_id: "c".into(),
+                change: change.clone(),
+            };
+            let written = membership_ended(&new_event(&submission, 5, None, false, 0));
+            let row = LogRow {
+                seq: 5,
+                kind: EventKind::of(&change).as_str().into(),
+                actor: "alice".into(),
+                client_id: "c".into(),
+                target_seq: Some(1),
+                emoji: Some("👍".as_bytes().to_vec()),
+                topic: Some("t".into()),
+                at: 0,
+                body: Some("b".into()),
+                reply_to: None,
+                parent_author: None,
+                parent_body: None,
+                room_mention: None,
+                subject: submission.subject().map(str::to_string),
+                role: Some("moderator".into()),
+            };
+            let read = membership_ended(&row.into_frame("general").unwrap());
+            assert_eq!(written, read, "{change:?}");
+            let expected = match change {
+                Change::Leave => Some("alice"),
+                Change::Remove { .. } => Some("u"),
+                _ => None,
+            };
+            assert_eq!(written.as_deref(), expected, "{change:?}");
         }
     }
 

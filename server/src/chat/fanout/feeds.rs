@@ -105,7 +105,6 @@ impl Feeds {
         }
     }
 
-
     /// Says that a member joining `room` read its log up to `seq`, so its feed owes
     /// what follows (unless the feed is already under way).
     pub fn baseline(&self, room: &str, seq: i64) {
@@ -142,14 +141,15 @@ impl Feeds {
         let had_gap = feed.order.due_at().is_some();
         let tx = &feed.tx;
         let now = tokio::time::Instant::now();
-        feed.order.offer(seq, (frame, ends), now, |seq, (frame, ends)| {
-            let _ = tx.send(Event {
-                seq: Some(seq),
-                frame,
-                at: Some(now.into_std()),
-                ends,
+        feed.order
+            .offer(seq, (frame, ends), now, |seq, (frame, ends)| {
+                let _ = tx.send(Event {
+                    seq: Some(seq),
+                    frame,
+                    at: Some(now.into_std()),
+                    ends,
+                });
             });
-        });
         Published {
             gap_opened: !had_gap && feed.order.due_at().is_some(),
         }

@@ -5,11 +5,7 @@
 //! changes, typing, frames for a user) goes out as [`News`] on a channel the
 //! [`cluster`] bus reads; nothing here knows of Redis.
 
-use std::{
-    collections::HashSet,
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::HashSet, sync::Arc, time::Instant};
 
 use app::protocol::ServerFrame;
 use axum::extract::ws::Utf8Bytes;
@@ -151,7 +147,10 @@ impl Hub {
         room: &str,
         user: &str,
     ) -> (Presence, broadcast::Receiver<Event>, Vec<String>) {
-        let arrival = self.parts.presence.arrive(&self.parts.feeds, room_id, room, user);
+        let arrival = self
+            .parts
+            .presence
+            .arrive(&self.parts.feeds, room_id, room, user);
         if arrival.first_here {
             self.tell(News::Presence {
                 room: room.to_string(),
@@ -258,7 +257,9 @@ impl Hub {
     /// Replaces the users online in `room` through other nodes, announcing each one
     /// whose presence that changes.
     pub fn set_remote(&self, room: &str, users: HashSet<String>) {
-        self.parts.presence.set_remote(&self.parts.feeds, room, users);
+        self.parts
+            .presence
+            .set_remote(&self.parts.feeds, room, users);
     }
 
     /// Forgets every other node's presence (Redis is unreachable: this node's own view
@@ -503,10 +504,7 @@ mod tests {
         assert!(one.try_recv().is_ok() && two.try_recv().is_ok());
         drop(one);
         hub.user_feed_closed("alice");
-        assert!(
-            hub.parts.users.has("alice"),
-            "one connection left"
-        );
+        assert!(hub.parts.users.has("alice"), "one connection left");
         drop(two);
         hub.user_feed_closed("alice");
         assert!(!hub.parts.users.has("alice"));

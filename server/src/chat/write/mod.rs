@@ -32,13 +32,15 @@ mod batch;
 pub mod check;
 /// Deciding each change of a batch against what is stored.
 pub mod plan;
+/// Changes outside the logs: rooms created, read positions, settings.
+pub mod rooms;
 
-pub use batch::store_batch;
-pub use plan::{Decision, Submission};
 use app::{
     model::Receipt,
     protocol::{Change, ErrorCode, ServerFrame},
 };
+pub use batch::store_batch;
+pub use plan::{Decision, Submission};
 
 /// Most changes stored in one transaction.
 const MAX_BATCH: usize = 512;

@@ -34,16 +34,9 @@ impl Harness {
         let (stop, stopping) = watch::channel(false);
         let (in_use, released) = tokio::sync::mpsc::channel(1);
         let sessions = LiveSessions::default();
-        let chat = Chat::start(
-            db.clone(),
-            limits,
-            None,
-            sessions.clone(),
-            stopping,
-            in_use,
-        )
-        .await
-        .unwrap();
+        let chat = Chat::start(db.clone(), limits, None, sessions.clone(), stopping, in_use)
+            .await
+            .unwrap();
         Harness {
             chat,
             db,
@@ -189,7 +182,6 @@ impl Peer {
     }
 }
 
-
 fn is_message(frame: &ServerFrame, body: &str) -> bool {
     matches!(frame, ServerFrame::Message(m) if m.body.as_deref() == Some(body))
 }
@@ -222,7 +214,10 @@ async fn a_member_who_stops_reading_holds_up_nobody_else() {
     // Bob reads nothing from here, while far more is posted than his outbox holds.
     harness.posts(&alice, "general", 400).await;
     let frames = reader.until(|f| is_message(f, "m399")).await;
-    let got: Vec<String> = messages(&frames).into_iter().map(|(_, body)| body).collect();
+    let got: Vec<String> = messages(&frames)
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
     assert_eq!(got, bodies(400), "carol got every message, in order, once");
     assert!(!stuck.task.is_finished(), "bob is slow, not gone");
 }
@@ -241,11 +236,7 @@ async fn a_peer_that_takes_nothing_for_the_write_deadline_is_dropped_and_leaves(
     // Bob joins and never reads: the hello fills the channel, and nothing more fits.
     let stuck = harness.connect(&bob, strict);
     stuck.join("general");
-    let presence = |online: bool| {
-        move |f: &ServerFrame| {
-            matches!(f, ServerFrame::Presence { user, online: o, .. } if user == "bob" && *o == online)
-        }
-    };
+    let presence = |online: bool| move |f: &ServerFrame| matches!(f, ServerFrame::Presence { user, online: o, .. } if user == "bob" && *o == online);
     watcher.until(presence(true)).await;
     watcher.until(presence(false)).await;
     tokio::time::timeout(PATIENCE, stuck.task)
@@ -308,5 +299,9 @@ async fn a_membership_ended_elsewhere_ends_the_rooms_feed_here() {
     );
     tab.send(ClientFrame::Ping {});
     let rest = tab.until(|f| matches!(f, ServerFrame::Pong)).await;
-    assert_eq!(rest, [ServerFrame::Pong], "no frame of the room after `left`");
+    assert_eq!(
+        rest,
+        [ServerFrame::Pong],
+        "no frame of the room after `left`"
+    );
 }

@@ -254,10 +254,7 @@ fn react(
     on: bool,
 ) -> Result<Effect, Refusal> {
     scene.live(&state.targets, target)?;
-    let set = state
-        .reactions
-        .entry((scene.room_id, target))
-        .or_default();
+    let set = state.reactions.entry((scene.room_id, target)).or_default();
     if on {
         let distinct: BTreeSet<&str> = set.iter().map(|(e, _)| e.as_str()).collect();
         if !distinct.contains(emoji) && distinct.len() >= MAX_REACTIONS_PER_MESSAGE {
@@ -371,12 +368,8 @@ fn archive(scene: &Scene, state: &mut State, plan: &mut Plan) -> Result<Effect, 
 /// the SQL: a post as a target with its mentions, a membership as it now stands.
 fn record(scene: &Scene, state: &mut State, plan: &mut Plan, seq: i64, room_mention: bool) {
     let (room_id, actor) = (scene.room_id, scene.actor);
-    let membership = |state: &State, user: i64| {
-        state
-            .members
-            .get(&(room_id, user))
-            .map(|role| (*role, seq))
-    };
+    let membership =
+        |state: &State, user: i64| state.members.get(&(room_id, user)).map(|role| (*role, seq));
     match &scene.submission.change {
         Change::Post { body, .. } => {
             // Later changes in the batch may refer to it (a client can guess seqs).
