@@ -22,6 +22,7 @@
 # cgroup v1 CPU quota), so that one generator core can offer the server more than it
 # can take: how the overload runs in docs/benchmarks.md are made.
 # MariaDB/MySQL is reached at $BENCH_MYSQL (default mysql://root@127.0.0.1:3306).
+# BENCH_SERVER=path measures that server binary instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -51,7 +52,12 @@ target=${CARGO_TARGET_DIR:-target}
 cores=$(nproc)
 
 # Built separately so the server's features match `make release` and its cache is shared.
-cargo build --release --quiet -p server
+# BENCH_SERVER names another server binary to measure instead (a build of an earlier
+# commit, for a before-and-after comparison with the same load generator).
+server_bin=${BENCH_SERVER:-$target/release/server}
+if [[ -z ${BENCH_SERVER:-} ]]; then
+  cargo build --release --quiet -p server
+fi
 cargo build --release --quiet -p loadtest
 
 work=$(mktemp -d)
@@ -99,7 +105,7 @@ for ((n = 0; n < nodes; n++)); do
   port=$(free_port)
   name=()
   ((nodes > 1)) && name=(--node-name "bench-$n")
-  "${pin_server[@]}" "$target/release/server" --addr "127.0.0.1:$port" --database-url "$database_url" \
+  "${pin_server[@]}" "$server_bin" --addr "127.0.0.1:$port" --database-url "$database_url" \
     "${load_generator_flags[@]}" --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")

@@ -7,21 +7,16 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
-use super::{sequencer::Sequencer, Event};
+use super::{sequencer::Sequencer, Event, LogEvent};
 use crate::chat::rules::load::RoomLoad;
-
-/// A stored event on its way through a room's sequencer: the frame and whose
-/// membership it ends.
-type Logged = (Utf8Bytes, Option<Arc<str>>);
 
 struct RoomFeed {
     id: i64,
     tx: broadcast::Sender<Event>,
     load: Arc<RoomLoad>,
-    order: Sequencer<Logged>,
+    order: Sequencer<LogEvent>,
 }
 
 /// A room whose feed has a gap due for reading from the database.
@@ -113,16 +108,9 @@ impl Feeds {
         }
     }
 
-    /// Offers stored event `seq` of room `room_id` to its members: the sequencer
-    /// passes it on in order, once.
-    pub fn publish(
-        &self,
-        room_id: i64,
-        room: &str,
-        seq: i64,
-        frame: Utf8Bytes,
-        ends: Option<Arc<str>>,
-    ) -> Published {
+    /// Offers a stored event of room `room_id` to its members: the sequencer passes
+    /// it on in order, once.
+    pub fn publish(&self, room_id: i64, room: &str, event: LogEvent) -> Published {
         let mut rooms = self.lock();
         let unchanged = Published { gap_opened: false };
         let Some(feed) = rooms.get_mut(room) else {
@@ -141,15 +129,14 @@ impl Feeds {
         let had_gap = feed.order.due_at().is_some();
         let tx = &feed.tx;
         let now = tokio::time::Instant::now();
-        feed.order
-            .offer(seq, (frame, ends), now, |seq, (frame, ends)| {
-                let _ = tx.send(Event {
-                    seq: Some(seq),
-                    frame,
-                    at: Some(now.into_std()),
-                    ends,
-                });
+        feed.order.offer(event.seq, event, now, |seq, event| {
+            let _ = tx.send(Event {
+                seq: Some(seq),
+                frame: event.frame,
+                at: Some(now.into_std()),
+                ends: event.ends,
             });
+        });
         Published {
             gap_opened: !had_gap && feed.order.due_at().is_some(),
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Gap, Hub};
+use super::{Gap, Hub, LogEvent};
 use crate::chat::read::replay;
 use crate::db::Db;
 
@@ -58,7 +58,12 @@ pub async fn fill(db: &Db, hub: &Hub, gap: &Gap) -> bool {
         };
         for event in events {
             if let Some(seq) = event.seq {
-                hub.publish(gap.room_id, &gap.room, seq, event.frame, event.ends);
+                let logged = LogEvent {
+                    seq,
+                    frame: event.frame,
+                    ends: event.ends,
+                };
+                hub.publish(gap.room_id, &gap.room, logged);
             }
         }
         let reached = hub.delivered(&gap.room).unwrap_or(after);

@@ -60,6 +60,15 @@ impl Event {
     }
 }
 
+/// An event as stored in a room's log, on its way to the room's members.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub seq: i64,
+    pub frame: Utf8Bytes,
+    /// Whose membership it ends (see [`Event::ends`]).
+    pub ends: Option<Arc<str>>,
+}
+
 /// What happened here that other nodes should hear of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum News {
@@ -210,19 +219,11 @@ impl Hub {
         self.parts.feeds.baseline(room, seq);
     }
 
-    /// Offers a stored event of room `room_id` (its seq, encoded frame and whose
-    /// membership it ends) to the room's members, from this node's writer, another
+    /// Offers a stored event of room `room_id` to the room's members, from this node's writer, another
     /// node's notice or a read of the log: the room's sequencer passes it on in order,
     /// once.
-    pub fn publish(
-        &self,
-        room_id: i64,
-        room: &str,
-        seq: i64,
-        frame: Utf8Bytes,
-        ends: Option<Arc<str>>,
-    ) {
-        let published = self.parts.feeds.publish(room_id, room, seq, frame, ends);
+    pub fn publish(&self, room_id: i64, room: &str, event: LogEvent) {
+        let published = self.parts.feeds.publish(room_id, room, event);
         if published.gap_opened {
             self.gap_opened.notify_one();
         }
@@ -303,6 +304,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use typing::TYPING_EVERY;
+
+    fn logged(seq: i64, frame: Utf8Bytes) -> LogEvent {
+        LogEvent {
+            seq,
+            frame,
+            ends: None,
+        }
+    }
 
     fn decode(event: &Event) -> ServerFrame {
         serde_json::from_str(event.frame.as_str()).unwrap()
@@ -426,7 +435,7 @@ mod tests {
         hub.baseline("general", 10);
         let frame = |seq: i64| Utf8Bytes::from(format!("{{\"seq\":{seq}}}"));
         for seq in [9, 10, 12, 13, 12] {
-            hub.publish(7, "general", seq, frame(seq), None);
+            hub.publish(7, "general", logged(seq, frame(seq)));
         }
         let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
             .map(|event| event.seq)
@@ -445,8 +454,8 @@ mod tests {
                 after: 10
             }]
         );
-        hub.publish(7, "general", 11, frame(11), None);
-        hub.publish(8, "general", 14, frame(14), None); // another database's "general"
+        hub.publish(7, "general", logged(11, frame(11)));
+        hub.publish(8, "general", logged(14, frame(14))); // another database's "general"
         let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
             .map(|event| event.seq)
             .collect();
@@ -466,7 +475,7 @@ mod tests {
         let (_me, mut feed, online) = hub.join(3, "quiet", "watcher");
         assert_eq!(online, ["watcher"], "no stale presence");
         hub.baseline("quiet", 45);
-        hub.publish(3, "quiet", 46, Utf8Bytes::from_static("{}"), None);
+        hub.publish(3, "quiet", logged(46, Utf8Bytes::from_static("{}")));
         let seqs: Vec<Option<i64>> = std::iter::from_fn(|| feed.try_recv().ok())
             .map(|event| event.seq)
             .filter(Option::is_some)

@@ -18,7 +18,7 @@ pub const GAP_WAIT: Duration = Duration::from_millis(50);
 /// fill reads to the end of the log, so they are read back with it.
 const MAX_HELD: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sequencer<T> {
     /// The last seq passed on; `None` until the first event or baseline.
     delivered: Option<i64>,
@@ -27,6 +27,18 @@ pub struct Sequencer<T> {
     held: BTreeMap<i64, T>,
     /// Since when an event has been held (a gap has been open).
     gap_since: Option<Instant>,
+}
+
+// Not derived: the held events need no default of their own.
+impl<T> Default for Sequencer<T> {
+    fn default() -> Self {
+        Sequencer {
+            delivered: None,
+            started: false,
+            held: BTreeMap::new(),
+            gap_since: None,
+        }
+    }
 }
 
 impl<T> Sequencer<T> {

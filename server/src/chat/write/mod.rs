@@ -17,7 +17,7 @@ use crate::{
     chat::{
         fanout::{
             cluster::{Announcer, Stored},
-            Event, Hub,
+            Event, Hub, LogEvent,
         },
         refusal::Refusal,
         wire::{membership_ended, new_event},
@@ -202,7 +202,12 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
                             ends.as_deref(),
                         ));
                     }
-                    hub.publish(submission.room_id, &submission.room, *seq, frame, ends);
+                    let event = LogEvent {
+                        seq: *seq,
+                        frame,
+                        ends,
+                    };
+                    hub.publish(submission.room_id, &submission.room, event);
                 }
             }
             if let Some(announcer) = announcer {

@@ -99,6 +99,15 @@ impl Harness {
             task,
         }
     }
+
+    /// A connection of `user` that has joined `room`: its `joined` frame is read.
+    async fn in_room(&self, user: &User, room: &str, limits: SocketLimits) -> Peer {
+        let mut peer = self.connect(user, limits);
+        peer.join(room);
+        peer.until(|f| matches!(f, ServerFrame::Joined { room: r, .. } if r == room))
+            .await;
+        peer
+    }
 }
 
 impl Drop for Harness {
@@ -175,11 +184,10 @@ impl Peer {
             }
         }
     }
+}
 
-    async fn joined(&mut self, room: &str) {
-        self.until(|f| matches!(f, ServerFrame::Joined { room: r, .. } if r == room))
-            .await;
-    }
+fn is_presence(frame: &ServerFrame, who: &str, now: bool) -> bool {
+    matches!(frame, ServerFrame::Presence { user, online, .. } if user == who && *online == now)
 }
 
 fn is_message(frame: &ServerFrame, body: &str) -> bool {
@@ -205,12 +213,8 @@ async fn a_member_who_stops_reading_holds_up_nobody_else() {
     let harness = Harness::start(fast_senders(1024)).await;
     let alice = harness.user("alice").await;
     let (bob, carol) = (harness.user("bob").await, harness.user("carol").await);
-    let mut stuck = harness.connect(&bob, generous());
-    stuck.join("general");
-    stuck.joined("general").await;
-    let mut reader = harness.connect(&carol, generous());
-    reader.join("general");
-    reader.joined("general").await;
+    let stuck = harness.in_room(&bob, "general", generous()).await;
+    let mut reader = harness.in_room(&carol, "general", generous()).await;
     // Bob reads nothing from here, while far more is posted than his outbox holds.
     harness.posts(&alice, "general", 400).await;
     let frames = reader.until(|f| is_message(f, "m399")).await;
@@ -226,9 +230,7 @@ async fn a_member_who_stops_reading_holds_up_nobody_else() {
 async fn a_peer_that_takes_nothing_for_the_write_deadline_is_dropped_and_leaves() {
     let harness = Harness::start(fast_senders(1024)).await;
     let (alice, bob) = (harness.user("alice").await, harness.user("bob").await);
-    let mut watcher = harness.connect(&alice, generous());
-    watcher.join("general");
-    watcher.joined("general").await;
+    let mut watcher = harness.in_room(&alice, "general", generous()).await;
     let strict = SocketLimits {
         write_deadline: Duration::from_millis(200),
         ..generous()
@@ -236,9 +238,8 @@ async fn a_peer_that_takes_nothing_for_the_write_deadline_is_dropped_and_leaves(
     // Bob joins and never reads: the hello fills the channel, and nothing more fits.
     let stuck = harness.connect(&bob, strict);
     stuck.join("general");
-    let presence = |online: bool| move |f: &ServerFrame| matches!(f, ServerFrame::Presence { user, online: o, .. } if user == "bob" && *o == online);
-    watcher.until(presence(true)).await;
-    watcher.until(presence(false)).await;
+    watcher.until(|f| is_presence(f, "bob", true)).await;
+    watcher.until(|f| is_presence(f, "bob", false)).await;
     tokio::time::timeout(PATIENCE, stuck.task)
         .await
         .expect("the connection's task ends")
@@ -249,9 +250,7 @@ async fn a_peer_that_takes_nothing_for_the_write_deadline_is_dropped_and_leaves(
 async fn a_member_who_lagged_past_the_room_buffer_catches_up_in_order_once() {
     let harness = Harness::start(fast_senders(8)).await;
     let (alice, bob) = (harness.user("alice").await, harness.user("bob").await);
-    let mut slow = harness.connect(&bob, generous());
-    slow.join("general");
-    slow.joined("general").await;
+    let mut slow = harness.in_room(&bob, "general", generous()).await;
     // 8 in the room's buffer, 256 in bob's outbox and one in the channel: 300 posts
     // while he reads nothing cannot all wait in memory for him.
     harness.posts(&alice, "general", 300).await;
@@ -269,9 +268,7 @@ async fn a_member_who_lagged_past_the_room_buffer_catches_up_in_order_once() {
 async fn a_membership_ended_elsewhere_ends_the_rooms_feed_here() {
     let harness = Harness::start(fast_senders(1024)).await;
     let (alice, bob) = (harness.user("alice").await, harness.user("bob").await);
-    let mut tab = harness.connect(&bob, generous());
-    tab.join("general");
-    tab.joined("general").await;
+    let mut tab = harness.in_room(&bob, "general", generous()).await;
     let other_tab = harness.connect(&bob, generous());
     other_tab.join("general");
     other_tab.send(ClientFrame::Leave {

@@ -26,7 +26,7 @@ use redis::{
 };
 use tokio::sync::{mpsc, Notify, OnceCell};
 
-use super::{gaps, Gap, Hub, News};
+use super::{gaps, Gap, Hub, LogEvent, News};
 use crate::chat::read::store;
 use crate::{
     accounts::live::{Digest, LiveSessions},
@@ -409,10 +409,12 @@ fn receive(shared: &Shared, payload: &[u8]) {
             for event in events {
                 let frame: Box<str> = event.frame.into();
                 let frame = Utf8Bytes::from(String::from(frame));
-                let ends = event.ends.map(|user| user.into());
-                shared
-                    .hub
-                    .publish(event.room_id, &event.room, event.seq, frame, ends);
+                let logged = LogEvent {
+                    seq: event.seq,
+                    frame,
+                    ends: event.ends.map(Into::into),
+                };
+                shared.hub.publish(event.room_id, &event.room, logged);
             }
         }
         Notice::Presence { room, .. } => shared.reread_presence(room),
