@@ -3,6 +3,7 @@ use leptos_meta::Title;
 
 use crate::{
     accounts::rules::{self, PASSWORD_MIN},
+    fields::UsernameInput,
     session::{form_error, use_session},
 };
 
@@ -26,14 +27,7 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Log in to Banter"</h1>
             <ActionForm action=action attr:class="stacked-form">
                 <label for="login-username">"Username"</label>
-                <input
-                    id="login-username"
-                    name="username"
-                    autocomplete="username"
-                    autocapitalize="none"
-                    spellcheck="false"
-                    required
-                />
+                <UsernameInput id="login-username" name="username" autocomplete="username" />
                 <label for="login-password">"Password"</label>
                 <input
                     id="login-password"
@@ -92,13 +86,11 @@ pub fn RegisterPage() -> impl IntoView {
                         }
                     })}
                 <label for="register-username">"Username"</label>
-                <input
+                <UsernameInput
                     id="register-username"
                     name="username"
                     autocomplete="username"
-                    autocapitalize="none"
-                    spellcheck="false"
-                    required
+                    {..}
                     minlength="3"
                     maxlength="32"
                     pattern="[A-Za-z0-9_.\\-]{3,32}"

@@ -24,6 +24,8 @@ pub mod chat;
 pub mod chrome;
 /// The error type of every server function.
 pub mod error;
+/// Form fields that several forms ask for.
+pub mod fields;
 /// The search and Mentions pages.
 pub mod finding;
 /// The landing page.

@@ -119,9 +119,9 @@ pub fn Composer() -> impl IntoView {
     let send = move || {
         let body = text.get_untracked();
         if check_body(&body).is_ok() {
-            let reply_to = state.replying.get_untracked();
+            let reply_to = ctx.view.replying.get_untracked();
             ctx.live.post(&ctx.name(), body, reply_to);
-            state.replying.set(None);
+            ctx.view.replying.set(None);
             text.set(String::new());
         }
     };
@@ -142,7 +142,7 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let replying = move || {
-        let seq = state.replying.get()?;
+        let seq = ctx.view.replying.get()?;
         let (author, excerpt) = state.timeline.with(|t| {
             t.get(seq).map(|m| {
                 (
@@ -162,7 +162,7 @@ pub fn Composer() -> impl IntoView {
                     class="link-button"
                     aria-label="Cancel reply"
                     on:click=move |_| {
-                        state.replying.set(None);
+                        ctx.view.replying.set(None);
                         ctx.focus_composer();
                     }
                 >
@@ -275,9 +275,9 @@ pub fn Composer() -> impl IntoView {
                         if edit_last() {
                             ev.prevent_default();
                         }
-                    } else if key == "Escape" && state.replying.get_untracked().is_some() {
+                    } else if key == "Escape" && ctx.view.replying.get_untracked().is_some() {
                         ev.prevent_default();
-                        state.replying.set(None);
+                        ctx.view.replying.set(None);
                     }
                 }
             ></textarea>

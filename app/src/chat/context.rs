@@ -1,10 +1,10 @@
 //! What the parts of a room view (the list, each message, the composer) share: the
-//! room's state and the few actions that cross them. A leaf, so that the parts depend
-//! on it and not on each other.
+//! room's state, what the person is doing in the view, and the few actions that cross
+//! them. A leaf, so that the parts depend on it and not on each other.
 
 use leptos::{html, prelude::*};
 
-use super::live::{Live, RoomState};
+use super::live::{Live, RoomState, ViewState};
 use crate::rooms::history;
 
 /// What the parts of a room view share, as context.
@@ -12,6 +12,7 @@ use crate::rooms::history;
 pub struct RoomContext {
     name: StoredValue<String>,
     pub state: RoomState,
+    pub view: ViewState,
     pub live: Live,
     /// The logged-in user's name.
     pub me: Signal<Option<String>>,
@@ -22,16 +23,17 @@ pub struct RoomContext {
 }
 
 impl RoomContext {
+    /// The context of the room `name`, whose state `live` keeps.
     pub fn new(
         name: String,
-        state: RoomState,
         live: Live,
         me: Signal<Option<String>>,
         hydrated: RwSignal<bool>,
     ) -> Self {
         RoomContext {
+            state: live.room(&name),
+            view: live.view(&name),
             name: StoredValue::new(name),
-            state,
             live,
             me,
             hydrated,
@@ -96,11 +98,11 @@ impl RoomContext {
                     }
                 }
             });
-            self.state.flash.set(Some(seq));
+            self.view.flash.set(Some(seq));
             set_timeout(
                 move || {
-                    if self.state.flash.get_untracked() == Some(seq) {
-                        self.state.flash.set(None);
+                    if self.view.flash.get_untracked() == Some(seq) {
+                        self.view.flash.set(None);
                     }
                 },
                 std::time::Duration::from_secs(2),

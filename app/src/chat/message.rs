@@ -7,7 +7,7 @@ use leptos::{html, prelude::*};
 
 use super::{
     context::RoomContext,
-    live::{Pending, PendingState},
+    live::{PendingMessage, SendState},
     time::day_and_time,
 };
 use crate::{
@@ -63,7 +63,7 @@ pub fn MessageItem(row: Row) -> impl IntoView {
         let author = author.clone();
         Memo::new(move |_| ctx.me.get().as_deref() == Some(author.as_str()))
     };
-    let editing = Memo::new(move |_| state.editing.get() == Some(seq));
+    let editing = Memo::new(move |_| ctx.view.editing.get() == Some(seq));
     // What this tab has sent about this message and is waiting for.
     let pending_edit = Memo::new(move |_| {
         state.ops.with(|ops| {
@@ -163,7 +163,7 @@ pub fn MessageItem(row: Row) -> impl IntoView {
             class:mentions-me=move || mentions_me.get()
             class:deleted=deleted
             class:deleting=move || deleting.get()
-            class:flash=move || state.flash.get() == Some(seq)
+            class:flash=move || ctx.view.flash.get() == Some(seq)
             id=format!("m-{seq}")
             data-seq=seq
             tabindex="-1"
@@ -180,8 +180,8 @@ pub fn MessageItem(row: Row) -> impl IntoView {
             {content}
             {has_reactions.then(|| view! { <Reactions seq reactions /> })}
             {move || (ctx.hydrated.get() && !deleted).then(|| view! { <Actions seq mine /> })}
-            {move || (state.picking.get() == Some(seq)).then(|| view! { <Picker seq /> })}
-            {move || (state.confirming.get() == Some(seq)).then(|| view! { <ConfirmDelete seq /> })}
+            {move || (ctx.view.picking.get() == Some(seq)).then(|| view! { <Picker seq /> })}
+            {move || (ctx.view.confirming.get() == Some(seq)).then(|| view! { <ConfirmDelete seq /> })}
         </article>
     }
     .into_any()
@@ -245,18 +245,17 @@ fn Reactions(seq: i64, reactions: Vec<Reaction>) -> impl IntoView {
 #[component]
 fn Actions(seq: i64, mine: Memo<bool>) -> impl IntoView {
     let ctx = expect_context::<RoomContext>();
-    let state = ctx.state;
     let reply = move |_| {
-        state.replying.set(Some(seq));
+        ctx.view.replying.set(Some(seq));
         ctx.focus_composer();
     };
     let react = move |_| {
-        state
+        ctx.view
             .picking
             .update(|open| *open = if *open == Some(seq) { None } else { Some(seq) });
     };
     let edit = move |_| start_editing(ctx, seq);
-    let delete = move |_| state.confirming.set(Some(seq));
+    let delete = move |_| ctx.view.confirming.set(Some(seq));
     view! {
         <div class="actions" role="toolbar" aria-label="Message actions">
             <button type="button" on:click=reply>
@@ -264,7 +263,7 @@ fn Actions(seq: i64, mine: Memo<bool>) -> impl IntoView {
             </button>
             <button
                 type="button"
-                aria-expanded=move || if state.picking.get() == Some(seq) { "true" } else { "false" }
+                aria-expanded=move || if ctx.view.picking.get() == Some(seq) { "true" } else { "false" }
                 on:click=react
             >
                 "React"
@@ -293,10 +292,10 @@ pub fn start_editing(ctx: RoomContext, seq: i64) {
         .timeline
         .with_untracked(|t| t.get(seq).and_then(|m| m.body.clone()));
     if let Some(body) = body {
-        state.draft.set(body);
-        state.picking.set(None);
-        state.confirming.set(None);
-        state.editing.set(Some(seq));
+        ctx.view.draft.set(body);
+        ctx.view.picking.set(None);
+        ctx.view.confirming.set(None);
+        ctx.view.editing.set(Some(seq));
     }
 }
 
@@ -319,11 +318,11 @@ fn Editor(seq: i64) -> impl IntoView {
         }
     });
     let close = move || {
-        state.editing.set(None);
+        ctx.view.editing.set(None);
         ctx.focus_composer();
     };
     let save = move || {
-        let draft = state.draft.get_untracked();
+        let draft = ctx.view.draft.get_untracked();
         let current = state
             .timeline
             .with_untracked(|t| t.get(seq).and_then(|m| m.body.clone()));
@@ -343,10 +342,10 @@ fn Editor(seq: i64) -> impl IntoView {
             <textarea
                 id=format!("edit-{seq}")
                 node_ref=input
-                rows=move || state.draft.with(|d| d.lines().count().clamp(2, 12).to_string())
+                rows=move || ctx.view.draft.with(|d| d.lines().count().clamp(2, 12).to_string())
                 maxlength=crate::protocol::MAX_BODY_CHARS.to_string()
-                prop:value=move || state.draft.get()
-                on:input=move |ev| state.draft.set(event_target_value(&ev))
+                prop:value=move || ctx.view.draft.get()
+                on:input=move |ev| ctx.view.draft.set(event_target_value(&ev))
                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
@@ -376,7 +375,7 @@ fn Picker(seq: i64) -> impl IntoView {
     let state = ctx.state;
     let other = RwSignal::new(String::new());
     let close = move || {
-        state.picking.set(None);
+        ctx.view.picking.set(None);
         ctx.focus_composer();
     };
     let add = move |emoji: String| {
@@ -460,7 +459,6 @@ fn Picker(seq: i64) -> impl IntoView {
 #[component]
 fn ConfirmDelete(seq: i64) -> impl IntoView {
     let ctx = expect_context::<RoomContext>();
-    let state = ctx.state;
     let cancel = NodeRef::<html::Button>::new();
     Effect::new(move |_| {
         if let Some(cancel) = cancel.get() {
@@ -468,7 +466,7 @@ fn ConfirmDelete(seq: i64) -> impl IntoView {
         }
     });
     let close = move || {
-        state.confirming.set(None);
+        ctx.view.confirming.set(None);
         ctx.focus_composer();
     };
     view! {
@@ -493,12 +491,12 @@ fn ConfirmDelete(seq: i64) -> impl IntoView {
 
 /// A message sent from this tab that the server has not echoed yet.
 #[component]
-pub fn PendingItem(pending: Pending) -> impl IntoView {
+pub fn PendingItem(pending: PendingMessage) -> impl IntoView {
     let ctx = expect_context::<RoomContext>();
     let client_id = pending.client_id.clone();
     let status = match pending.state.clone() {
-        PendingState::Sending => view! { <span class="status">"sending…"</span> }.into_any(),
-        PendingState::Failed(reason) => view! {
+        SendState::Sending => view! { <span class="status">"sending…"</span> }.into_any(),
+        SendState::Failed(reason) => view! {
             <span class="status" title=reason.clone()>
                 {format!("failed ({reason}) — ")}
             </span>
@@ -512,7 +510,7 @@ pub fn PendingItem(pending: Pending) -> impl IntoView {
         }
         .into_any(),
     };
-    let failed = matches!(pending.state, PendingState::Failed(_));
+    let failed = matches!(pending.state, SendState::Failed(_));
     view! {
         <article class="message mine pending" class:failed=failed>
             <header>

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_navigate;
 use super::context::RoomContext;
 use crate::{
     error::ApiError,
+    fields::UsernameInput,
     model::Member,
     protocol::Role,
     rooms::{
@@ -214,12 +215,9 @@ fn Manage(report: impl Fn(Result<(), ApiError>) + Copy + Send + Sync + 'static) 
     view! {
         <form class="invite-form" on:submit=invite_one>
             <label for="invite-name">"Invite"</label>
-            <input
+            <UsernameInput
                 id="invite-name"
                 placeholder="username"
-                autocapitalize="none"
-                spellcheck="false"
-                required
                 prop:value=move || who.get()
                 on:input=move |ev| who.set(event_target_value(&ev))
             />

@@ -6,7 +6,7 @@ use leptos::{html, prelude::*};
 use super::{
     composer::Composer,
     context::RoomContext,
-    live::{now_ms, typing_sentence, Live, Status},
+    live::{browser_ms, typing_sentence, Live, Status},
     message::{MessageItem, PendingItem, Row},
     people::{MuteSwitch, People},
     time::day_and_time,
@@ -20,12 +20,12 @@ const AT_END: i32 = 40;
 pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl IntoView {
     let live = expect_context::<Live>();
     let session = use_session();
-    let state = live.room(&name);
-    state.absorb(&page, false);
     let me = Signal::derive(move || session.current_user().map(|user| user.username));
     // Local times and the socket only once the wasm runs; the server renders UTC.
     let hydrated = RwSignal::new(false);
-    let ctx = RoomContext::new(name.clone(), state, live, me, hydrated);
+    let ctx = RoomContext::new(name.clone(), live, me, hydrated);
+    let state = ctx.state;
+    state.absorb(&page, false);
     provide_context(ctx);
     let now = RwSignal::new(0.0);
     // `?at=SEQ` (a search result, a mention) opens the room at that message.
@@ -40,6 +40,8 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             #[cfg(feature = "hydrate")]
             live.start();
             live.open(&name);
+            // The "new messages" divider goes where the user's reading stands now.
+            ctx.view.divider.set(state.divider());
             if let Some(seq) = at {
                 ctx.jump_to(seq);
             }
@@ -57,16 +59,17 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     #[cfg(feature = "hydrate")]
     {
         // Re-check typing notices every second so they expire on screen.
-        if let Ok(handle) =
-            set_interval_with_handle(move || now.set(now_ms()), std::time::Duration::from_secs(1))
-        {
+        if let Ok(handle) = set_interval_with_handle(
+            move || now.set(browser_ms()),
+            std::time::Duration::from_secs(1),
+        ) {
             on_cleanup(move || handle.clear());
         }
     }
     let typing = move || {
         now.get();
         let me = me.get();
-        typing_sentence(&state.typing_now(me.as_deref(), now_ms()))
+        typing_sentence(&state.typing_now(me.as_deref(), browser_ms()))
     };
     let list = NodeRef::<html::Div>::new();
     // Keep the newest message in view as messages arrive at the end, unless the reader
@@ -126,7 +129,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     // an edit or a reaction re-renders that message only.
     let rows = move || {
         let local = hydrated.get();
-        let divider = state.divider.get();
+        let divider = ctx.view.divider.get();
         let me = me.get();
         state.timeline.with(|timeline| {
             let mut last_day = String::new();

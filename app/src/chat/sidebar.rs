@@ -7,6 +7,7 @@ use leptos::{prelude::*, task::spawn_local};
 use super::{live::Live, notify};
 use crate::{
     error::ApiError,
+    fields::UsernameInput,
     rooms::{find_users, mark_all_read, CreateRoom, OpenDm, RoomSummary},
     session::form_error,
 };
@@ -202,14 +203,11 @@ fn NewMessage() -> impl IntoView {
             <summary>"New message"</summary>
             <ActionForm action=open attr:class="stacked-form">
                 <label for="new-dm-people">"To (usernames, comma-separated)"</label>
-                <input
+                <UsernameInput
                     id="new-dm-people"
                     name="usernames"
                     list="new-dm-suggestions"
                     autocomplete="off"
-                    autocapitalize="none"
-                    spellcheck="false"
-                    required
                     on:input=move |ev| typed.set(event_target_value(&ev))
                 />
                 <datalist id="new-dm-suggestions">

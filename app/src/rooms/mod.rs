@@ -94,18 +94,12 @@ pub async fn set_topic(
     #[server(default)] topic: String,
     #[server(default)] client_id: Option<String>,
 ) -> Result<Receipt, ApiError> {
-    let (services, user) = crate::services::require_user().await?;
-    let client_id = client_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let change = crate::protocol::Change::Topic { topic };
-    services
-        .rooms
-        .submit(&user, &room, &client_id, change)
-        .await
+    change(room, client_id, Change::Topic { topic }).await
 }
 
 #[cfg(feature = "ssr")]
-/// Stores a change that the server functions make on someone's behalf; `client_id`
-/// (optional) makes a retry safe, as for the socket's frames.
+/// Stores a change the caller makes through a server function rather than the socket;
+/// `client_id` (optional) makes a retry safe, as for the socket's frames.
 async fn change(
     room: String,
     client_id: Option<String>,
