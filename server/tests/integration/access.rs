@@ -5,10 +5,11 @@
 //! for a room that does not exist. Then read positions across two connections and a
 //! reconnect, conversations reused for the same people, and a ban closing live sockets.
 
-mod common;
+use std::collections::HashMap;
 
-use common::{
-    ws::{api, call, delete, send, token_for, Client},
+use crate::common::{
+    run_to_exit,
+    ws::{api, call, delete, second_token_for, send, token_for, Client},
     TestServer,
 };
 use reqwest::StatusCode;
@@ -31,6 +32,11 @@ enum Answer {
     Unknown,
     /// Not logged in (the session was revoked).
     Unauthorized,
+    /// Any of the above. Typing in a room one could not join is "not joined": to an
+    /// outsider the private room is no more joinable than one that does not exist.
+    Any,
+    /// Not asked: a banned account has no socket to send on, and no room list.
+    NotAsked,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +48,16 @@ enum Who {
     Admin,
     Banned,
 }
+
+/// The people of the scenario, in the order of [`RULES`]' columns and of the run.
+const PEOPLE: [Who; 6] = [
+    Who::Owner,
+    Who::Moderator,
+    Who::Member,
+    Who::Outsider,
+    Who::Admin,
+    Who::Banned,
+];
 
 impl Who {
     fn name(self) -> &'static str {
@@ -56,22 +72,76 @@ impl Who {
     }
 }
 
-/// The expected answer of each operation for each person.
-fn expected(op: &str, who: Who) -> Answer {
+/// What one person asks of the private room, in the order each person asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    // Server functions; each is asked about `NOWHERE` too, by an outsider.
+    History,
+    Members,
+    Post,
+    SetTopic,
+    /// Of someone already in: nothing changes, but only a manager may ask.
+    Invite,
+    SetRole,
+    RemoveMember,
+    /// Someone else's message.
+    DeleteOthers,
+    MarkRead,
+    Mute,
+    /// A search limited to the room (`in:#secret`).
+    SearchInRoom,
+    // The socket: each frame is sent about `NOWHERE` too.
+    Connect,
+    Join,
+    Send,
+    React,
+    DeleteOthersLive,
+    Typing,
+    /// Every refusal left the connection open.
+    StillConnected,
+    // What shows the room: the room list, and a plain search for its words.
+    Listed,
+    FoundBySearch,
+}
+
+/// Each action, and the answer each of [`PEOPLE`] gets.
+#[rustfmt::skip]
+const RULES: &[(Action, [Answer; 6])] = {
+    use Action::*;
     use Answer::*;
-    match who {
-        Who::Outsider | Who::Admin => Unknown,
-        Who::Banned => Unauthorized,
-        Who::Owner => Ok,
-        Who::Moderator => match op {
-            "set_role" => Forbidden,
-            _ => Ok,
-        },
-        Who::Member => match op {
-            "set_topic" | "invite" | "remove_member" | "set_role" | "delete_others" => Forbidden,
-            _ => Ok,
-        },
-    }
+    &[
+        //               owner moderator  member     outsider admin    banned
+        (History,       [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        (Members,       [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        (Post,          [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        (SetTopic,      [Ok,   Ok,        Forbidden, Unknown, Unknown, Unauthorized]),
+        (Invite,        [Ok,   Ok,        Forbidden, Unknown, Unknown, Unauthorized]),
+        (SetRole,       [Ok,   Forbidden, Forbidden, Unknown, Unknown, Unauthorized]),
+        (RemoveMember,  [Ok,   Ok,        Forbidden, Unknown, Unknown, Unauthorized]),
+        (DeleteOthers,  [Ok,   Ok,        Forbidden, Unknown, Unknown, Unauthorized]),
+        (MarkRead,      [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        (Mute,          [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        (SearchInRoom,  [Ok,   Ok,        Ok,        Unknown, Unknown, Unauthorized]),
+        // A banned account cannot even connect.
+        (Connect,       [Ok,   Ok,        Ok,        Ok,      Ok,      Unauthorized]),
+        (Join,          [Ok,   Ok,        Ok,        Unknown, Unknown, NotAsked]),
+        (Send,          [Ok,   Ok,        Ok,        Unknown, Unknown, NotAsked]),
+        (React,         [Ok,   Ok,        Ok,        Unknown, Unknown, NotAsked]),
+        (DeleteOthersLive, [Ok, Ok,       Forbidden, Unknown, Unknown, NotAsked]),
+        (Typing,        [Ok,   Ok,        Ok,        Any,     Any,     NotAsked]),
+        (StillConnected, [Ok,  Ok,        Ok,        Ok,      Ok,      NotAsked]),
+        (Listed,        [Ok,   Ok,        Ok,        Unknown, Unknown, NotAsked]),
+        (FoundBySearch, [Ok,   Ok,        Ok,        Unknown, Unknown, NotAsked]),
+    ]
+};
+
+/// Every (person, action, expected answer), person by person.
+fn rows() -> impl Iterator<Item = (Who, Action, Answer)> {
+    PEOPLE.into_iter().enumerate().flat_map(|(column, who)| {
+        RULES
+            .iter()
+            .map(move |&(action, answers)| (who, action, answers[column]))
+    })
 }
 
 /// The HTTP answer as an [`Answer`]; an unknown room's body must be the same as for
@@ -90,11 +160,170 @@ fn classify(status: StatusCode, body: &str, unknown: &(StatusCode, String)) -> A
     }
 }
 
+/// The socket's answer as an [`Answer`]; an error about an unknown room must be word
+/// for word the one about [`NOWHERE`] (`unknown`).
+fn classify_frame(answer: &Value, unknown: &Value, what: &str) -> Answer {
+    match answer.get("type").and_then(Value::as_str) {
+        Some("ack" | "joined") | None => Answer::Ok,
+        Some("error") if answer["code"] == "forbidden" => Answer::Forbidden,
+        Some("error") if answer["code"] == "unknown_message" => Answer::Ok,
+        Some("error") => {
+            let renamed: Value =
+                serde_json::from_str(&answer.to_string().replace(SECRET, NOWHERE)).unwrap();
+            assert_eq!(
+                renamed["code"], unknown["code"],
+                "{what}: {answer} vs {unknown}"
+            );
+            assert_eq!(renamed["message"], unknown["message"], "{what}");
+            Answer::Unknown
+        }
+        _ => panic!("{what}: {answer}"),
+    }
+}
+
+/// The private room with its people, and the socket of the person asking now.
+struct Scenario<'a> {
+    server: &'a TestServer,
+    tokens: HashMap<&'static str, String>,
+    /// A message of the owner's per person, for deleting someone else's message.
+    others_message: HashMap<&'static str, i64>,
+    socket: Option<Client>,
+}
+
+impl Scenario<'_> {
+    /// The server function and form of an HTTP action.
+    fn request(&self, who: Who, action: Action) -> Option<(&'static str, Form)> {
+        let name = who.name();
+        let guest = format!("guest-{name}");
+        let room = ("room", SECRET.to_string());
+        Some(match action {
+            Action::History => ("history", vec![room]),
+            Action::Members => ("room_members", vec![room]),
+            Action::Post => (
+                "post_message",
+                vec![
+                    room,
+                    ("client_id", format!("http-{name}")),
+                    ("body", "hello".into()),
+                ],
+            ),
+            Action::SetTopic => ("set_topic", vec![room, ("topic", format!("by {name}"))]),
+            Action::Invite => ("invite", vec![room, ("username", guest)]),
+            Action::SetRole => (
+                "set_role",
+                vec![room, ("username", guest), ("role", "moderator".into())],
+            ),
+            Action::RemoveMember => ("remove_member", vec![room, ("username", guest)]),
+            Action::DeleteOthers => (
+                "delete_message",
+                vec![
+                    room,
+                    ("target", self.others_message[name].to_string()),
+                    ("client_id", format!("del-{name}")),
+                ],
+            ),
+            Action::MarkRead => ("mark_read", vec![room, ("seq", "1".into())]),
+            Action::Mute => ("mute_room", vec![room, ("muted", "false".into())]),
+            Action::SearchInRoom => ("search", vec![("q", format!("classified in:#{SECRET}"))]),
+            _ => return None,
+        })
+    }
+
+    /// The frame of a socket action.
+    fn frame(&self, who: Who, action: Action) -> Option<Value> {
+        let name = who.name();
+        Some(match action {
+            Action::Join => json!({"type": "join", "room": SECRET}),
+            Action::Send => send(SECRET, "over the socket", &format!("ws-{name}")),
+            Action::React => {
+                json!({"type": "react", "room": SECRET, "target": self.others_message["owner"], "emoji": "👍", "on": true, "client_id": format!("r-{name}")})
+            }
+            Action::DeleteOthersLive => {
+                delete(SECRET, self.others_message[name], &format!("wsdel-{name}"))
+            }
+            Action::Typing => json!({"type": "typing", "room": SECRET}),
+            _ => return None,
+        })
+    }
+
+    /// Asks as `who`: the answer, and what came, for a failure's message.
+    async fn ask(&mut self, who: Who, action: Action) -> (Answer, String) {
+        let server = self.server;
+        let token = self.tokens[who.name()].clone();
+        if let Some((endpoint, form)) = self.request(who, action) {
+            // What a room that does not exist answers, asked by an outsider.
+            let renamed: Vec<(&str, String)> = form
+                .iter()
+                .map(|(k, v)| (*k, v.replace(SECRET, NOWHERE)))
+                .collect();
+            let renamed: Vec<(&str, &str)> =
+                renamed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let unknown = call(server, &self.tokens["outsider"], endpoint, &renamed).await;
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, body) = call(server, &token, endpoint, &form).await;
+            return (
+                classify(status, &body, &unknown),
+                format!("{status} {body}"),
+            );
+        }
+        if let Some(frame) = self.frame(who, action) {
+            let socket = self.socket.as_mut().expect("connected");
+            let answer = socket_answer(socket, frame.clone()).await;
+            let nowhere: Value =
+                serde_json::from_str(&frame.to_string().replace(SECRET, NOWHERE)).unwrap();
+            let unknown = socket_answer(socket, nowhere).await;
+            let what = format!("{action:?} by {who:?}");
+            return (classify_frame(&answer, &unknown, &what), answer.to_string());
+        }
+        match action {
+            Action::Connect => {
+                self.socket = None;
+                match Client::try_connect(server, &token).await {
+                    Ok(socket) => {
+                        self.socket = Some(socket);
+                        (Answer::Ok, "connected".into())
+                    }
+                    Err(401) => (Answer::Unauthorized, "401".into()),
+                    Err(status) => panic!("{action:?} by {who:?}: {status}"),
+                }
+            }
+            Action::StillConnected => {
+                self.socket
+                    .as_mut()
+                    .expect("connected")
+                    .assert_alive()
+                    .await;
+                (Answer::Ok, "alive".into())
+            }
+            Action::Listed => {
+                let rooms: Vec<Value> = api(server, &token, "list_rooms", &[]).await;
+                let listed = rooms.iter().any(|r| r["name"] == SECRET);
+                (seen(listed), format!("{rooms:?}"))
+            }
+            Action::FoundBySearch => {
+                let found: Value = api(server, &token, "search", &[("q", "classified")]).await;
+                let hits = found["hits"].as_array().unwrap().len();
+                (seen(hits > 0), format!("{hits} hits"))
+            }
+            _ => unreachable!("{action:?} is asked above"),
+        }
+    }
+}
+
+/// Whether the room showed: as to a member, or as if it did not exist.
+fn seen(shown: bool) -> Answer {
+    if shown {
+        Answer::Ok
+    } else {
+        Answer::Unknown
+    }
+}
+
 async fn a_private_room_answers_each_person_as_their_role_allows(url: String) {
     let server = TestServer::start_with(&url, NO_RATE_LIMIT);
     // The first account is the server's admin.
     let admin = token_for(&server, "admin").await;
-    let mut tokens = std::collections::HashMap::new();
+    let mut tokens = HashMap::new();
     for who in [
         Who::Owner,
         Who::Moderator,
@@ -139,16 +368,8 @@ async fn a_private_room_answers_each_person_as_their_role_allows(url: String) {
     // message of the owner's per person, for deleting someone else's message.
     let mut owner_socket = Client::connect(&server, &owner).await;
     owner_socket.join(SECRET, None).await;
-    let people = [
-        Who::Owner,
-        Who::Moderator,
-        Who::Member,
-        Who::Outsider,
-        Who::Admin,
-        Who::Banned,
-    ];
-    let mut others_message = std::collections::HashMap::new();
-    for who in people {
+    let mut others_message = HashMap::new();
+    for who in PEOPLE {
         let guest = format!("guest-{}", who.name());
         token_for(&server, &guest).await;
         let _: Value = api(
@@ -170,209 +391,32 @@ async fn a_private_room_answers_each_person_as_their_role_allows(url: String) {
     let ban: (StatusCode, String) = call(&server, &admin, "ban", &[("username", "banned")]).await;
     assert!(ban.0.is_success(), "{ban:?}");
 
-    // What a room that does not exist answers, over HTTP and over the socket.
-    let probe = tokens["outsider"].clone();
-    let unknown_http = |endpoint: &'static str, form: Vec<(&'static str, String)>| {
-        let server = &server;
-        let probe = probe.clone();
-        async move {
-            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            call(server, &probe, endpoint, &form).await
-        }
+    let mut scenario = Scenario {
+        server: &server,
+        tokens,
+        others_message,
+        socket: None,
     };
-
-    for who in people {
-        let token = &tokens[who.name()];
-        let guest = format!("guest-{}", who.name());
-        let target = others_message[who.name()].to_string();
-        let ops: Vec<(&str, &'static str, Form)> = vec![
-            ("history", "history", vec![("room", SECRET.into())]),
-            (
-                "room_members",
-                "room_members",
-                vec![("room", SECRET.into())],
-            ),
-            (
-                "post_message",
-                "post_message",
-                vec![
-                    ("room", SECRET.into()),
-                    ("client_id", format!("http-{}", who.name())),
-                    ("body", "hello".into()),
-                ],
-            ),
-            (
-                "set_topic",
-                "set_topic",
-                vec![
-                    ("room", SECRET.into()),
-                    ("topic", format!("by {}", who.name())),
-                ],
-            ),
-            // Already in: nothing changes, but only a manager may ask.
-            (
-                "invite",
-                "invite",
-                vec![("room", SECRET.into()), ("username", guest.clone())],
-            ),
-            (
-                "set_role",
-                "set_role",
-                vec![
-                    ("room", SECRET.into()),
-                    ("username", guest.clone()),
-                    ("role", "moderator".into()),
-                ],
-            ),
-            (
-                "remove_member",
-                "remove_member",
-                vec![("room", SECRET.into()), ("username", guest.clone())],
-            ),
-            (
-                "delete_others",
-                "delete_message",
-                vec![
-                    ("room", SECRET.into()),
-                    ("target", target.clone()),
-                    ("client_id", format!("del-{}", who.name())),
-                ],
-            ),
-            (
-                "mark_read",
-                "mark_read",
-                vec![("room", SECRET.into()), ("seq", "1".into())],
-            ),
-            (
-                "mute_room",
-                "mute_room",
-                vec![("room", SECRET.into()), ("muted", "false".into())],
-            ),
-            (
-                "search",
-                "search",
-                vec![("q", format!("classified in:#{SECRET}"))],
-            ),
-        ];
-        for (op, endpoint, form) in ops {
-            let renamed: Vec<(&'static str, String)> = form
-                .iter()
-                .map(|(k, v)| (*k, v.replace(SECRET, NOWHERE)))
-                .collect();
-            let unknown = unknown_http(endpoint, renamed).await;
-            let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let (status, body) = call(&server, token, endpoint, &form_ref).await;
-            let answer = classify(status, &body, &unknown);
-            assert_eq!(
-                answer,
-                expected(op, who),
-                "{op} by {who:?}: {status} {body}"
-            );
-        }
-
-        // The socket: banned accounts cannot even connect.
-        if who == Who::Banned {
-            let request = reqwest::Client::new()
-                .get(server.url("/ws"))
-                .bearer_auth(token)
-                .header("connection", "upgrade")
-                .header("upgrade", "websocket")
-                .header("sec-websocket-version", "13")
-                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(request.status(), StatusCode::UNAUTHORIZED);
+    for (who, action, expected) in rows() {
+        if expected == Answer::NotAsked {
             continue;
         }
-        let mut socket = Client::connect(&server, token).await;
-        let frames = [
-            ("join", json!({"type": "join", "room": SECRET})),
-            (
-                "send",
-                send(SECRET, "over the socket", &format!("ws-{}", who.name())),
-            ),
-            (
-                "react",
-                json!({"type": "react", "room": SECRET, "target": others_message["owner"], "emoji": "👍", "on": true, "client_id": format!("r-{}", who.name())}),
-            ),
-            (
-                "delete_others",
-                delete(
-                    SECRET,
-                    others_message[who.name()],
-                    &format!("wsdel-{}", who.name()),
-                ),
-            ),
-            ("typing", json!({"type": "typing", "room": SECRET})),
-        ];
-        for (op, frame) in frames {
-            let answer = socket_answer(&mut socket, frame.clone()).await;
-            let nowhere: Value =
-                serde_json::from_str(&frame.to_string().replace(SECRET, NOWHERE)).unwrap();
-            let unknown = socket_answer(&mut socket, nowhere).await;
-            let got = match answer.get("type").and_then(Value::as_str) {
-                Some("ack" | "joined") | None => Answer::Ok,
-                Some("error") if answer["code"] == "forbidden" => Answer::Forbidden,
-                Some("error") if answer["code"] == "unknown_message" => Answer::Ok,
-                Some("error") => {
-                    let renamed: Value =
-                        serde_json::from_str(&answer.to_string().replace(SECRET, NOWHERE)).unwrap();
-                    assert_eq!(
-                        renamed["code"], unknown["code"],
-                        "{op} by {who:?}: {answer} vs {unknown}"
-                    );
-                    assert_eq!(renamed["message"], unknown["message"], "{op} by {who:?}");
-                    Answer::Unknown
-                }
-                _ => panic!("{op} by {who:?}: {answer}"),
-            };
-            // Typing in a room one could not join is "not joined": to an outsider the
-            // private room is no more joinable than one that does not exist.
-            let want = match (op, expected(op, who)) {
-                ("typing", Answer::Unknown) => got,
-                (_, want) => want,
-            };
-            assert_eq!(got, want, "{op} by {who:?} over the socket: {answer}");
+        let (got, came) = scenario.ask(who, action).await;
+        if expected != Answer::Any {
+            assert_eq!(got, expected, "{action:?} by {who:?}: {came}");
         }
-        socket.assert_alive().await;
     }
-
-    // The room list: the room is there for members only.
-    for who in people {
-        if who == Who::Banned {
-            continue;
-        }
-        let rooms: Vec<Value> = api(&server, &tokens[who.name()], "list_rooms", &[]).await;
-        let listed = rooms.iter().any(|r| r["name"] == SECRET);
-        let member = matches!(who, Who::Owner | Who::Moderator | Who::Member);
-        assert_eq!(listed, member, "{who:?} sees the room listed");
-        // A plain search finds the room's words for members only.
-        let found: Value = api(
-            &server,
-            &tokens[who.name()],
-            "search",
-            &[("q", "classified")],
-        )
-        .await;
-        let hits = found["hits"].as_array().unwrap().len();
-        assert_eq!(hits > 0, member, "{who:?} finds {hits}");
-    }
+    let member = scenario.tokens["member"].clone();
+    drop(scenario);
 
     // Archiving: by a member refused; by the owner, then everything is read-only.
-    let (status, _) = call(
-        &server,
-        &tokens["member"],
-        "archive_room",
-        &[("room", SECRET)],
-    )
-    .await;
+    let (status, _) = call(&server, &member, "archive_room", &[("room", SECRET)]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let _: Value = api(&server, &owner, "archive_room", &[("room", SECRET)]).await;
     owner_socket.until(|f| f["type"] == "archived").await;
     let late = owner_socket.change(send(SECRET, "too late", "late")).await;
     assert_eq!(late["code"], "forbidden", "{late}");
-    let history: Value = api(&server, &tokens["member"], "history", &[("room", SECRET)]).await;
+    let history: Value = api(&server, &member, "history", &[("room", SECRET)]).await;
     assert!(history["messages"].as_array().unwrap().len() > 1);
 }
 
@@ -624,7 +668,7 @@ async fn registration_follows_the_policy(url: String) {
     let server = TestServer::start_with(&url, &["--registration", "invite"]);
     // The first account needs no invitation (someone must make them).
     assert!(register(&server, "first", None).await.is_success());
-    let first = common::ws::second_token_for(&server, "first").await;
+    let first = second_token_for(&server, "first").await;
     assert_eq!(
         register(&server, "second", None).await,
         StatusCode::FORBIDDEN
@@ -642,7 +686,7 @@ async fn registration_follows_the_policy(url: String) {
         register(&server, "third", Some(&code)).await,
         StatusCode::FORBIDDEN
     );
-    let second = common::ws::second_token_for(&server, "second").await;
+    let second = second_token_for(&server, "second").await;
     let (status, _) = call(&server, &second, "create_invite", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     drop(server);
@@ -655,45 +699,24 @@ async fn registration_follows_the_policy(url: String) {
     );
     drop(server);
     let cli = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--database-url", &url])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut command = vec!["--database-url", url.as_str()];
+        command.extend_from_slice(args);
+        run_to_exit(&command, stdin)
     };
-    let made = cli(&["user", "add", "Fourth"], "correct horse battery\n");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let taken = cli(&["user", "add", "fourth"], "correct horse battery\n");
-    assert!(!taken.status.success());
-    let short = cli(&["user", "add", "fifth"], "short\n");
-    assert!(!short.status.success());
-    let granted = cli(&["admin", "grant", "fourth"], "");
-    assert!(
-        granted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&granted.stderr)
-    );
-    assert!(!cli(&["admin", "grant", "nobody"], "").status.success());
+    let (made, log) = cli(&["user", "add", "Fourth"], "correct horse battery\n");
+    assert!(made.success(), "{log}");
+    let (taken, _) = cli(&["user", "add", "fourth"], "correct horse battery\n");
+    assert!(!taken.success());
+    let (short, _) = cli(&["user", "add", "fifth"], "short\n");
+    assert!(!short.success());
+    let (granted, log) = cli(&["admin", "grant", "fourth"], "");
+    assert!(granted.success(), "{log}");
+    assert!(!cli(&["admin", "grant", "nobody"], "").0.success());
     let server = TestServer::start_with(&url, &["--registration", "closed"]);
-    let fourth = common::ws::second_token_for(&server, "fourth").await;
+    let fourth = second_token_for(&server, "fourth").await;
     let me: Value = api(&server, &fourth, "me", &[]).await;
     assert_eq!(me["admin"], true);
-    let second = common::ws::second_token_for(&server, "second").await;
+    let second = second_token_for(&server, "second").await;
     let me: Value = api(&server, &second, "me", &[]).await;
     assert_eq!(me["admin"], false);
 }

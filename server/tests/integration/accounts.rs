@@ -2,9 +2,7 @@
 //! register, log in, log out, `me`, cookies and bearer tokens, the rules, throttling,
 //! revocation and expiry.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
 use server::{db::Db, with_pool};

@@ -1,12 +1,10 @@
 //! What a stranger can make the server spend is bounded, each bound with its test: a
 //! connection whose client stops reading, password hashing, log-in guessing.
 
-mod common;
-
-use common::{
-    with_test_db,
-    ws::{token_for, Client},
-    Backend, TestServer,
+use crate::common::{
+    eventually, with_test_db,
+    ws::{api, is_presence, second_token_for, token_for, Client},
+    Backend, TestServer, PATIENCE,
 };
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -56,9 +54,7 @@ async fn a_connection_that_stops_reading_is_closed(url: String) {
         ))
         .await
         .unwrap();
-    watcher
-        .until(|f| f["type"] == "presence" && f["user"] == "stuck" && f["online"] == true)
-        .await;
+    watcher.frame_until(|f| is_presence(f, "stuck", true)).await;
 
     // Much more than the socket buffers and the outbox hold (about 12 MB).
     let mut flooder = Client::new_user(&server, "flooder").await;
@@ -75,7 +71,7 @@ async fn a_connection_that_stops_reading_is_closed(url: String) {
             .await;
     }
     watcher
-        .until(|f| f["type"] == "presence" && f["user"] == "stuck" && f["online"] == false)
+        .frame_until(|f| is_presence(f, "stuck", false))
         .await;
     drop(stuck);
 }
@@ -197,7 +193,7 @@ async fn room_creation_is_rate_limited_per_user(url: String) {
     }
     assert_eq!(create(&alice, "one-too-many".into()).await, 429);
     assert_eq!(create(&bob, "bobs-room".into()).await, 200);
-    let rooms: serde_json::Value = common::ws::api(&server, &bob, "list_rooms", &[]).await;
+    let rooms: serde_json::Value = api(&server, &bob, "list_rooms", &[]).await;
     let names: Vec<&str> = rooms
         .as_array()
         .unwrap()
@@ -215,7 +211,7 @@ on_both_backends!(room_creation_is_rate_limited_per_user);
 async fn logging_out_closes_that_sessions_sockets(url: String) {
     let server = TestServer::start(&url);
     let first = token_for(&server, "alice").await;
-    let second = common::ws::second_token_for(&server, "alice").await;
+    let second = second_token_for(&server, "alice").await;
     let mut tab = Client::connect(&server, &first).await;
     let mut other_tab = Client::connect(&server, &first).await;
     let mut phone = Client::connect(&server, &second).await;
@@ -428,7 +424,7 @@ async fn cross_site_posts_are_refused(url: String) {
         403
     );
     assert_eq!(post_as_browser(&server, "login", None, &evil).await, 403);
-    let alice: serde_json::Value = common::ws::api(&server, &token, "me", &[]).await;
+    let alice: serde_json::Value = api(&server, &token, "me", &[]).await;
     assert_eq!(alice["username"], "alice", "the session survived");
     // Bearer calls are deliberate, whatever their origin.
     let status = reqwest::Client::new()
@@ -463,22 +459,6 @@ async fn cross_site_posts_are_refused(url: String) {
 
 on_both_backends!(cross_site_posts_are_refused);
 
-/// Tries to open a WebSocket with `token`; the HTTP status of a refused upgrade.
-async fn try_connect(server: &TestServer, token: &str) -> Result<Client, u16> {
-    let url = format!("{}/ws", server.base_url.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(Client::greeted(socket).await),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            Err(response.status().as_u16())
-        }
-        Err(error) => panic!("{error}"),
-    }
-}
-
 /// WebSockets are capped per user and per client address: beyond a cap the upgrade is
 /// refused with 429; a closed socket frees its slot.
 async fn connections_are_capped_per_user_and_address(url: String) {
@@ -497,26 +477,24 @@ async fn connections_are_capped_per_user_and_address(url: String) {
     let connect = |token: String| {
         let server = &server;
         async move {
-            let deadline = tokio::time::Instant::now() + common::ws::PATIENCE;
-            loop {
-                match try_connect(server, &token).await {
-                    Ok(client) => return client,
-                    Err(429) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await
-                    }
+            eventually(PATIENCE, "a free slot", || async {
+                match Client::try_connect(server, &token).await {
+                    Err(429) => Err("refused with 429"),
                     Err(status) => panic!("refused: {status}"),
+                    Ok(client) => Ok(client),
                 }
-            }
+            })
+            .await
         }
     };
     let first = connect(alice.clone()).await;
     let second = connect(alice.clone()).await;
-    let status = try_connect(&server, &alice).await.err();
+    let status = Client::try_connect(&server, &alice).await.err();
     assert_eq!(status, Some(429), "a third socket for one user");
     let _b1 = connect(bob.clone()).await;
     let _b2 = connect(bob.clone()).await;
     assert_eq!(
-        try_connect(&server, &bob).await.err(),
+        Client::try_connect(&server, &bob).await.err(),
         Some(429),
         "the address is full"
     );
@@ -561,7 +539,7 @@ async fn rooms_per_connection_are_capped(url: String) {
     let server = TestServer::start_with(&url, &["--max-rooms-per-connection", "2"]);
     let token = token_for(&server, "alice").await;
     for room in ["two", "three"] {
-        let _: serde_json::Value = common::ws::api(
+        let _: serde_json::Value = api(
             &server,
             &token,
             "create_room",
@@ -589,7 +567,7 @@ async fn list_rooms_is_paged(url: String) {
     let token = token_for(&server, "alice").await;
     for i in 0..6 {
         let name = format!("room-{i}");
-        let _: serde_json::Value = common::ws::api(
+        let _: serde_json::Value = api(
             &server,
             &token,
             "create_room",
@@ -601,7 +579,7 @@ async fn list_rooms_is_paged(url: String) {
         let server = &server;
         let token = token.clone();
         async move {
-            let rooms: serde_json::Value = common::ws::api(
+            let rooms: serde_json::Value = api(
                 server,
                 &token,
                 "list_rooms",

@@ -2,14 +2,13 @@
 //! ordering, acks, idempotent resends, catch-up with `since` (also across a restart),
 //! bad input, limits, presence, lag recovery and concurrency.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{
-    ws::{is_event_of, second_token_for, seqs, token_for, Client},
+use crate::common::{
+    ws::{is_event_of, is_presence, second_token_for, seqs, token_for, Client},
     TestServer,
 };
+use app::protocol::ServerFrame;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{
@@ -397,38 +396,38 @@ async fn presence_counts_tabs(url: String) {
     let mut tab1 = Client::connect(&server, &token).await;
     let joined = tab1.join(ROOM, None).await;
     assert_eq!(joined["online"], json!(["alice", "watcher"]));
-    let about_alice = |f: &Value| f["type"] == "presence" && f["user"] == "alice";
-    let online = watcher.until(about_alice).await;
-    assert_eq!(
-        (online["user"].as_str(), online["online"].as_bool()),
-        (Some("alice"), Some(true))
-    );
+    let about_alice =
+        |f: &ServerFrame| matches!(f, ServerFrame::Presence { user, .. } if user == "alice");
+    let online = watcher.frame_until(about_alice).await;
+    assert!(is_presence(&online, "alice", true), "{online:?}");
 
     let mut tab2 = Client::connect(&server, &token).await;
     tab2.join(ROOM, None).await;
     drop(tab1); // one tab closes: alice is still online
     tab2.post(ROOM, "m1", "still here").await;
     let next = watcher
-        .until(|f| about_alice(f) || f["type"] == "message")
+        .frame_until(|f| about_alice(f) || matches!(f, ServerFrame::Message(_)))
         .await;
-    assert_eq!(
-        next["type"], "message",
-        "no offline notice while a tab remains: {next}"
+    assert!(
+        matches!(next, ServerFrame::Message(_)),
+        "no offline notice while a tab remains: {next:?}"
     );
 
     drop(tab2);
-    let offline = watcher.until(about_alice).await;
-    assert_eq!(
-        (offline["user"].as_str(), offline["online"].as_bool()),
-        (Some("alice"), Some(false))
-    );
+    let offline = watcher.frame_until(about_alice).await;
+    assert!(is_presence(&offline, "alice", false), "{offline:?}");
 
     // Typing notices reach the others.
     let mut bob = Client::new_user(&server, "bob").await;
     bob.join(ROOM, None).await;
     bob.send(json!({"type": "typing", "room": ROOM})).await;
-    let typing = watcher.until_type("typing").await;
-    assert_eq!(typing["user"], "bob");
+    let typing = watcher
+        .frame_until(|f| matches!(f, ServerFrame::Typing { .. }))
+        .await;
+    assert!(
+        matches!(&typing, ServerFrame::Typing { user, .. } if user == "bob"),
+        "{typing:?}"
+    );
 }
 
 async fn a_lagging_client_recovers_without_gaps(url: String) {

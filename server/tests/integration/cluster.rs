@@ -3,19 +3,23 @@
 //! the database's order, whatever happens to Redis or to a node; presence follows
 //! nodes that live and forgets nodes that die.
 
-mod common;
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::Duration,
+};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use common::{
+use crate::common::{
+    eventually,
     nginx::Nginx,
     redis::RedisServer,
     with_test_db,
     ws::{
-        api, history_page, is_event_of, second_token_for, seqs, token_for, whole_history, Client,
+        api, history_page, is_event_in, is_event_of, second_token_for, seqs, token_for,
+        whole_history, Client,
     },
-    Backend, TestServer,
+    Backend, TestServer, PATIENCE,
 };
+use app::protocol::ServerFrame;
 use serde_json::{json, Value};
 
 const ROOM: &str = "general";
@@ -95,15 +99,15 @@ async fn receives_in_order(
     let mut expected = 1;
     let mut delivered = 0;
     while expected <= last {
-        let frame = client.until(|f| is_event_of(f, room)).await;
-        let seq = frame["seq"].as_i64().unwrap();
+        let frame = client.frame_until(|f| is_event_in(f, room)).await;
+        let (_, seq) = frame.event_seq().unwrap();
         assert_eq!(
             seq, expected,
             "{} got seq {seq} where {expected} was due",
             client.username
         );
-        if frame["type"] == "message" {
-            let id = frame["client_id"].as_str().unwrap();
+        if let ServerFrame::Message(message) = &frame {
+            let id = &message.client_id;
             assert_eq!(acks.get(id), Some(&seq), "{id} was acked with another seq");
             delivered += 1;
         }
@@ -273,15 +277,19 @@ impl Online {
     /// `steady` goes offline meanwhile.
     async fn until(&mut self, client: &mut Client, user: &str, online: bool, steady: &[&str]) {
         while self.users.contains(user) != online {
-            let frame = client.until(|f| f["type"] == "presence").await;
-            let who = frame["user"].as_str().unwrap().to_string();
-            if frame["online"] == true {
+            let frame = client
+                .frame_until(|f| matches!(f, ServerFrame::Presence { .. }))
+                .await;
+            let ServerFrame::Presence {
+                user: who, online, ..
+            } = frame
+            else {
+                unreachable!("a presence frame")
+            };
+            if online {
                 self.users.insert(who);
             } else {
-                assert!(
-                    !steady.contains(&who.as_str()),
-                    "{who} went offline: {frame}"
-                );
+                assert!(!steady.contains(&who.as_str()), "{who} went offline");
                 self.users.remove(&who);
             }
         }
@@ -485,7 +493,7 @@ async fn answers_ping(client: &mut Client) -> bool {
         return false;
     }
     loop {
-        match tokio::time::timeout(common::ws::PATIENCE, client.socket.next()).await {
+        match tokio::time::timeout(PATIENCE, client.socket.next()).await {
             Ok(Some(Ok(Message::Text(text)))) if text.contains(r#""type":"pong""#) => return true,
             Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return false,
             Ok(Some(Ok(_))) => continue,
@@ -603,21 +611,17 @@ async fn lock_conflicts_are_recognised(db: String) {
         (one, outcome)
     });
     // `one` is now waiting for row 2 (InnoDB shows the wait before we close the cycle).
-    let mut probe = MySqlConnection::connect(&db).await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    let probe = sqlx::MySqlPool::connect(&db).await.unwrap();
+    eventually(Duration::from_secs(20), "a lock wait", || async {
         let waits: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'",
         )
-        .fetch_one(&mut probe)
+        .fetch_one(&probe)
         .await
         .unwrap();
-        if waits > 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no lock wait");
-        tokio::task::yield_now().await;
-    }
+        waits > 0
+    })
+    .await;
     let closing = two.execute("UPDATE t SET v = 2 WHERE id = 1").await;
     let (mut one, waited) = waiting.await.unwrap();
     let deadlock = closing

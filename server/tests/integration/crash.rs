@@ -4,27 +4,26 @@
 //! rejoin with `since`. Every acknowledged change is stored exactly once, the seqs
 //! have no gap, and both clients end with the room that `history` describes.
 
-mod common;
+use std::{collections::HashMap, sync::Arc};
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
-};
-
-use app::{protocol::ServerFrame, timeline::Timeline};
-use common::{
+use crate::common::{
     ws::{
-        delete, edit, is_event_of, react, reply, send, state, token_for, whole_history, Client,
-        PATIENCE,
+        decode, delete, edit, is_event_in, react, reply, send, state, token_for, whole_history,
+        Client,
     },
-    TestServer,
+    TestServer, PATIENCE,
+};
+use app::{
+    protocol::{ErrorCode, ServerFrame},
+    timeline::Timeline,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The changes acknowledged so far, by both actors; the test waits on it for the kill.
+type Acks = watch::Sender<usize>;
 
 const ROOM: &str = "general";
 const NO_RATE_LIMIT: &[&str] = &["--send-rate", "100000", "--send-burst", "100000"];
@@ -96,7 +95,7 @@ impl Actor {
 
     /// Sends and reads until the budget is spent and answered (`true`) or the
     /// connection is gone (`false`).
-    async fn work(&mut self, acks: &AtomicUsize) -> bool {
+    async fn work(&mut self, acks: &Acks) -> bool {
         loop {
             while self.unanswered.len() < WINDOW && self.sent < BUDGET {
                 let frame = self.next_change();
@@ -123,40 +122,48 @@ impl Actor {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return false,
                 Some(Ok(_)) => continue,
             };
-            let frame: Value = serde_json::from_str(&text).unwrap();
+            let frame = decode(serde_json::from_str(&text).unwrap());
             self.absorb(frame, acks);
         }
     }
 
-    fn absorb(&mut self, frame: Value, acks: &AtomicUsize) {
-        match frame["type"].as_str() {
-            Some("ack") | Some("error") => {
-                let id = frame["client_id"].as_str().unwrap().to_string();
-                let Some(at) = self.unanswered.iter().position(|(sent, _)| *sent == id) else {
+    fn absorb(&mut self, frame: ServerFrame, acks: &Acks) {
+        match frame {
+            ServerFrame::Ack { client_id, seq, .. } => {
+                let Some(sent) = self.answered(&client_id) else {
                     return;
                 };
-                let (_, sent) = self.unanswered.remove(at);
-                if frame["type"] == "ack" {
-                    let seq = frame["seq"].as_i64().unwrap();
-                    if sent["type"] == "send" {
-                        self.own.push(seq);
-                    }
-                    self.acked.insert(id, seq);
-                    acks.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    // Another client deleted the message this change was about.
-                    assert_eq!(frame["code"], "unknown_message", "{frame} for {sent}");
-                    self.refused.insert(id, frame["code"].to_string());
+                if sent["type"] == "send" {
+                    self.own.push(seq);
                 }
+                self.acked.insert(client_id, seq);
+                acks.send_modify(|acked| *acked += 1);
+            }
+            ServerFrame::Error {
+                code, client_id, ..
+            } => {
+                let id = client_id.expect("a refused change names its client_id");
+                let Some(sent) = self.answered(&id) else {
+                    return;
+                };
+                // Another client deleted the message this change was about.
+                assert_eq!(code, ErrorCode::UnknownMessage, "{code:?} for {sent}");
+                self.refused.insert(id, code.as_str().to_string());
             }
             // Every event of the log (the joinings too), so the timeline's position,
             // where a rejoin resumes, is the last event this client has.
-            _ if is_event_of(&frame, ROOM) => {
-                let event: ServerFrame = serde_json::from_value(frame).unwrap();
+            event if is_event_in(&event, ROOM) => {
                 self.timeline.apply(&event);
             }
             _ => {}
         }
+    }
+
+    /// The change sent as `id`, now answered; `None` if it was not waiting (a late
+    /// answer to a resend).
+    fn answered(&mut self, id: &str) -> Option<Value> {
+        let at = self.unanswered.iter().position(|(sent, _)| sent == id)?;
+        Some(self.unanswered.remove(at).1)
     }
 
     async fn reconnect(&mut self, server: &TestServer) {
@@ -191,7 +198,8 @@ async fn every_acked_change_survives_a_sigkill_exactly_once(url: String) {
     }
 
     // Phase 1: both work until the server is killed under them.
-    let acks = Arc::new(AtomicUsize::new(0));
+    let acks = Arc::new(Acks::new(0));
+    let mut acked = acks.subscribe();
     let tasks: Vec<_> = actors
         .into_iter()
         .map(|mut actor| {
@@ -203,14 +211,10 @@ async fn every_acked_change_survives_a_sigkill_exactly_once(url: String) {
             })
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while acks.load(Ordering::Relaxed) < KILL_AFTER {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "too slow to reach the crash"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    tokio::time::timeout(PATIENCE, acked.wait_for(|&acked| acked >= KILL_AFTER))
+        .await
+        .expect("too slow to reach the crash")
+        .unwrap();
     server.kill();
     let mut actors = Vec::new();
     for task in tasks {

@@ -3,15 +3,16 @@
 //! member who was away; history as messages now stand; many clients at once; a
 //! deleted body gone from the database; and data from before the log migrated.
 
-mod common;
-
-use app::{protocol::excerpt, timeline::Timeline};
-use common::{
+use crate::common::{
     ws::{
         alice_and_bob, api, delete, edit, history_page, is_event_of, react, reply,
         second_token_for, send, state, token_for, whole_history, Client,
     },
     TestServer,
+};
+use app::{
+    protocol::{excerpt, ServerFrame},
+    timeline::Timeline,
 };
 use serde_json::{json, Value};
 
@@ -107,21 +108,26 @@ async fn every_change_retried_is_stored_once(url: String) {
 
     // Bob saw every event of the log exactly once, in order (the joinings before the
     // first post, then each change once), and then nothing more.
-    let mut seen: Vec<Value> = Vec::new();
-    while seen
-        .last()
-        .is_none_or(|f| f["seq"].as_i64() < Some(seq + 4))
-    {
-        seen.push(bob.until(|f| is_event_of(f, ROOM)).await);
-    }
-    let seqs: Vec<i64> = seen.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    let seen = bob.frames_until(ROOM, seq + 4).await;
+    let seqs: Vec<i64> = seen.iter().map(|f| f.event_seq().unwrap().1).collect();
     assert_eq!(seqs, (1..seq + 5).collect::<Vec<_>>());
-    let kinds: Vec<&str> = seen.iter().map(|f| f["type"].as_str().unwrap()).collect();
-    let (joinings, changed) = kinds.split_at(seq as usize - 1);
-    assert!(joinings.iter().all(|&kind| kind == "member"), "{kinds:?}");
-    assert_eq!(
-        changed,
-        ["message", "edited", "reaction", "reaction", "deleted"]
+    let (joinings, changed) = seen.split_at(seq as usize - 1);
+    assert!(
+        joinings.iter().all(|f| matches!(f, ServerFrame::Member(_))),
+        "{joinings:?}"
+    );
+    assert!(
+        matches!(
+            changed,
+            [
+                ServerFrame::Message(_),
+                ServerFrame::Edited(_),
+                ServerFrame::Reaction(_),
+                ServerFrame::Reaction(_),
+                ServerFrame::Deleted(_),
+            ]
+        ),
+        "{changed:?}"
     );
     let marker = seq_of(&alice.change(send(ROOM, "marker", "z")).await);
     assert_eq!(marker, seq + 5);

@@ -4,15 +4,13 @@
 //! network is back the server recovers by itself: retries with the same `client_id`
 //! store each message exactly once.
 
-mod common;
-
 use std::{collections::BTreeMap, time::Duration};
 
-use common::{
+use crate::common::{
     cut_proxy::CutProxy,
-    with_test_db,
-    ws::{token_for, whole_history, Client, PATIENCE},
-    Backend, TestServer,
+    eventually, with_test_db,
+    ws::{token_for, whole_history, Client},
+    Backend, TestServer, PATIENCE,
 };
 use serde_json::Value;
 
@@ -24,16 +22,10 @@ async fn health(server: &TestServer) -> u16 {
         .as_u16()
 }
 
-/// Polls `/healthz` until it answers `want` (readiness is only visible by asking).
+/// Asks `/healthz` until it answers `want` (readiness is only visible by asking).
 async fn until_health(server: &TestServer, want: u16) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while health(server).await != want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/healthz never said {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("/healthz to say {want}");
+    eventually(PATIENCE, what, || async { health(server).await == want }).await;
 }
 
 /// Each message's answer: the seq it was acked with, or a refusal to retry.
@@ -113,22 +105,18 @@ async fn a_database_outage_loses_nothing_acked(url: String) {
 
     // The server reconnects by itself; a client retries what was refused.
     until_health(&server, 200).await;
+    // Shared with each retry (a probe cannot keep a `&mut` from one call to the next).
+    let retrying = tokio::sync::Mutex::new(&mut alice);
     for id in std::mem::take(&mut outcomes.refused) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let answer = alice.post("general", &id, "during").await;
-            if answer["type"] == "ack" {
-                outcomes
-                    .acked
-                    .insert(id.clone(), answer["seq"].as_i64().unwrap());
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{id} never stored: {answer}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let seq = eventually(PATIENCE, format!("{id} to be stored"), || async {
+            let answer = retrying.lock().await.post("general", &id, "during").await;
+            answer["seq"]
+                .as_i64()
+                .filter(|_| answer["type"] == "ack")
+                .ok_or(answer)
+        })
+        .await;
+        outcomes.acked.insert(id, seq);
     }
     for i in 0..5 {
         let id = format!("after-{i}");

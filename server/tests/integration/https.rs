@@ -2,29 +2,14 @@
 //! each test makes: pages and server functions over https, chat over wss, `Secure`
 //! cookies, HSTS, the plain-HTTP redirect, and a clear refusal of unusable files.
 
-mod common;
-
-use common::{free_port, nginx::Nginx, temp_dir, tls::TestCert, ws::Client, TestServer};
-use serde_json::Value;
-
-async fn register(http: &reqwest::Client, base_url: &str, username: &str) -> (String, String) {
-    let response = http
-        .post(format!("{base_url}/api/register"))
-        .form(&[
-            ("username", username),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let body: Value = response.json().await.unwrap();
-    (body["token"].as_str().unwrap().to_string(), cookie)
-}
+use crate::common::{
+    free_port,
+    nginx::Nginx,
+    temp_dir,
+    tls::TestCert,
+    ws::{open_session, Client},
+    TestServer,
+};
 
 /// The server terminates TLS itself: everything works over https and wss, the session
 /// cookie is `Secure`, responses carry HSTS, and the plain-HTTP listener redirects.
@@ -54,11 +39,12 @@ async fn the_server_speaks_https_and_wss(url: String) {
     let page = http.get(server.url("/login")).send().await.unwrap();
     assert_eq!(page.status(), 200);
 
-    let (alice, cookie) = register(&http, &server.base_url, "alice").await;
+    let alice = open_session(&http, &server.base_url, "register", "alice").await;
+    let cookie = alice.cookie.unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
-    let (bob, _) = register(&http, &server.base_url, "bob").await;
-    let mut a = Client::connect_via(&server.base_url, &alice, Some(cert.connector())).await;
-    let mut b = Client::connect_via(&server.base_url, &bob, Some(cert.connector())).await;
+    let bob = open_session(&http, &server.base_url, "register", "bob").await;
+    let mut a = Client::connect_via(&server.base_url, &alice.token, Some(cert.connector())).await;
+    let mut b = Client::connect_via(&server.base_url, &bob.token, Some(cert.connector())).await;
     a.join("general", None).await;
     b.join("general", None).await;
     let ack = a.post("general", "over-tls-1", "hello over wss").await;
@@ -131,7 +117,8 @@ async fn chat_through_nginx_over_wss(url: String) {
     let upstream = server.base_url.trim_start_matches("http://").to_string();
     let nginx = Nginx::start_with(&[upstream], Some(&cert));
     let http = cert.http();
-    let (alice, cookie) = register(&http, &nginx.url(), "alice").await;
+    let alice = open_session(&http, &nginx.url(), "register", "alice").await;
+    let cookie = alice.cookie.unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
     let response = http
         .get(format!("{}/healthz", nginx.url()))
@@ -139,9 +126,9 @@ async fn chat_through_nginx_over_wss(url: String) {
         .await
         .unwrap();
     assert!(response.headers().contains_key("strict-transport-security"));
-    let (bob, _) = register(&http, &nginx.url(), "bob").await;
-    let mut a = Client::connect_via(&nginx.url(), &alice, Some(cert.connector())).await;
-    let mut b = Client::connect_via(&nginx.url(), &bob, Some(cert.connector())).await;
+    let bob = open_session(&http, &nginx.url(), "register", "bob").await;
+    let mut a = Client::connect_via(&nginx.url(), &alice.token, Some(cert.connector())).await;
+    let mut b = Client::connect_via(&nginx.url(), &bob.token, Some(cert.connector())).await;
     a.join("general", None).await;
     b.join("general", None).await;
     let ack = a.post("general", "via-nginx-1", "through the proxy").await;

@@ -1,15 +1,7 @@
 //! What operators run the server with: Prometheus metrics on their own address,
 //! request ids in the logs and in responses, and JSON logs.
 
-mod common;
-
-use std::time::Duration;
-
-use common::{
-    free_port, temp_dir,
-    ws::{Client, PATIENCE},
-    TestServer,
-};
+use crate::common::{eventually, free_port, temp_dir, ws::Client, TestServer, PATIENCE};
 use serde_json::json;
 
 /// The value of an unlabelled (or exactly labelled) sample in Prometheus text.
@@ -33,20 +25,17 @@ async fn scrape(url: &str) -> String {
     response.text().await.unwrap()
 }
 
-/// Polls the metrics until `name` has `want` (gauges settle as sockets close).
+/// Scrapes the metrics until `name` has `want` (gauges settle as sockets close).
 async fn until_sample(url: &str, name: &str, want: f64) -> String {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually(PATIENCE, format!("{name} to be {want}"), || async {
         let text = scrape(url).await;
         if sample(&text, name) == Some(want) {
-            return text;
+            Ok(text)
+        } else {
+            Err(text)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never became {want}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// `--metrics-addr` serves the counters an operator needs, on its own listener; the
@@ -137,18 +126,9 @@ async fn requests_have_ids_in_json_logs(url: String) {
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "from-the-proxy-42");
 
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let line = loop {
-        let log = server.log();
-        if let Some(line) = log.lines().find(|l| l.contains("from-the-proxy-42")) {
-            break line.to_string();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no log line:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let line = server
+        .log_line(|line| line.contains("from-the-proxy-42"))
+        .await;
     let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
     assert_eq!(entry["span"]["id"], "from-the-proxy-42", "{entry}");
     assert_eq!(entry["span"]["path"], "/healthz", "{entry}");
@@ -225,16 +205,15 @@ async fn the_bundle_is_versioned_compressed_and_cached(url: String) {
         async move { request.send().await.unwrap() }
     };
     // The compressed copies are written in the background at start.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let brotli = loop {
+    let brotli = eventually(PATIENCE, "the compressed copy", || async {
         let response = fetch(wasm.clone(), "br").await;
         assert_eq!(response.status(), 200);
-        if response.headers().get("content-encoding").is_some() {
-            break response;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never compressed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        response
+            .headers()
+            .contains_key("content-encoding")
+            .then_some(response)
+    })
+    .await;
     assert_eq!(brotli.headers()["content-encoding"], "br");
     assert_eq!(
         brotli.headers()["cache-control"],

@@ -1,11 +1,9 @@
 //! The server binary starts on each backend, answers its health check, renders pages,
 //! shuts down cleanly on SIGTERM and starts again on the same database.
 
-mod common;
+use std::process::Command;
 
-use std::process::{Command, Stdio};
-
-use common::TestServer;
+use crate::common::{temp_dir, TestServer};
 use serde_json::Value;
 
 async fn health(server: &TestServer) -> (u16, Value) {
@@ -86,69 +84,43 @@ async fn renders_pages_server_side(url: String) {
 
 on_both_backends!(starts_migrates_and_restarts, renders_pages_server_side);
 
+/// A password in the URLs of the tests below: it must appear nowhere in the output.
+const SECRET: &str = "hunter2secret";
+
+/// Starts the server against `database_url` with `flags`, which it must refuse, saying
+/// `why`; returns all it wrote.
+fn refusal(database_url: &str, flags: &[&str], why: &str) -> String {
+    let log = TestServer::refused_start(database_url, flags);
+    assert!(log.contains(why), "{log}");
+    log
+}
+
 #[test]
 fn a_bad_database_url_stops_start_up_with_a_clear_message() {
-    let output = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--database-url",
-            "postgres://nowhere/x",
-        ])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        log.contains("DATABASE_URL must start with sqlite:// or mysql://"),
-        "{log}"
-    );
+    let why = "DATABASE_URL must start with sqlite:// or mysql://";
+    refusal("postgres://nowhere/x", &[], why);
 }
 
 #[test]
 fn an_unreachable_mysql_stops_start_up_without_leaking_the_password() {
-    let output = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--database-url",
-            // Port 9 (discard) is closed here, so the connection is refused at once.
-            "mysql://root:hunter2secret@127.0.0.1:9/banter",
-        ])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        log.contains("cannot connect to the mysql database"),
-        "{log}"
-    );
-    assert!(!log.contains("hunter2secret"), "{log}");
+    // Port 9 (discard) is closed here, so the connection is refused at once.
+    let url = format!("mysql://root:{SECRET}@127.0.0.1:9/banter");
+    let log = refusal(&url, &[], "cannot connect to the mysql database");
+    assert!(!log.contains(SECRET), "{log}");
 }
 
 #[test]
 fn cluster_mode_on_sqlite_is_refused_with_a_clear_message() {
-    let dir = std::env::temp_dir().join(format!("banter_cluster_sqlite_{}", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--addr", "127.0.0.1:0", "--database-url"])
-        .arg(format!("sqlite://{}/banter.db", dir.display()))
-        .args(["--redis-url", "redis://:hunter2secret@127.0.0.1:6379"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!output.status.success());
-    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    assert!(
-        log.contains("cluster mode (REDIS_URL) needs MySQL/MariaDB: SQLite is single-node"),
-        "{log}"
+    let dir = temp_dir("banter_cluster_sqlite");
+    let redis = format!("redis://:{SECRET}@127.0.0.1:6379");
+    let log = TestServer::refused_start(
+        &format!("sqlite://{}/banter.db", dir.display()),
+        &["--redis-url", &redis],
     );
-    assert!(!log.contains("hunter2secret"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let why = "cluster mode (REDIS_URL) needs MySQL/MariaDB: SQLite is single-node";
+    assert!(log.contains(why), "{log}");
+    assert!(!log.contains(SECRET), "{log}");
 }
 
 #[test]

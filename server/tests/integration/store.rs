@@ -2,14 +2,9 @@
 //! changes, retries (also two of the same `client_id` inside one batch) store nothing
 //! twice, refusals store nothing, and the rows say what the decisions say.
 
-mod common;
-
 use app::protocol::Change;
 use server::{
-    chat::{
-        plan::{Decision, Submission},
-        store_batch,
-    },
+    chat::testing::{store_batch, Decision, Submission},
     db::Db,
     with_pool,
 };

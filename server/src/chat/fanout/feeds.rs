@@ -44,7 +44,7 @@ pub struct Published {
     pub gap_opened: bool,
 }
 
-/// The room feeds, by room name. The lock is taken last: [`super::presence`] holds its
+/// The room feeds, by room name. The lock is taken last: presence holds its
 /// own while it sends on a feed, never the other way round.
 pub struct Feeds {
     buffer: usize,

@@ -1,19 +1,128 @@
 //! Test support shared by the integration tests: a fresh database per test on each
-//! backend, and the real server binary started against it.
-#![allow(dead_code)] // each test binary uses its own subset
+//! backend, the real server binary started against it, and [`eventually`] for what can
+//! only be seen by asking again.
 
 use std::{
-    io::{BufRead, BufReader},
+    fmt::Display,
+    future::Future,
+    io::{BufRead, BufReader, Write},
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
         atomic::{AtomicU32, Ordering},
-        mpsc, Arc, Mutex,
+        mpsc, Arc,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use sqlx::{Connection, Executor, MySqlConnection};
+use tokio::sync::watch;
+
+pub mod cut_proxy;
+pub mod nginx;
+pub mod redis;
+pub mod tls;
+pub mod ws;
+
+/// Long enough for a busy CI machine; a test waiting this long has failed.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// What a probe of [`eventually`] answers: the awaited value, or not yet (and what it
+/// saw instead, for the failure message).
+pub trait Probe<T> {
+    fn answer(self) -> Result<T, String>;
+}
+
+impl<T> Probe<T> for Option<T> {
+    fn answer(self) -> Result<T, String> {
+        self.ok_or_else(String::new)
+    }
+}
+
+impl<T, E: Display> Probe<T> for Result<T, E> {
+    fn answer(self) -> Result<T, String> {
+        self.map_err(|seen| seen.to_string())
+    }
+}
+
+impl Probe<()> for bool {
+    fn answer(self) -> Result<(), String> {
+        self.then_some(()).ok_or_else(String::new)
+    }
+}
+
+/// The pauses between two questions of [`eventually`], and its deadline.
+struct Asking {
+    what: String,
+    patience: Duration,
+    give_up: std::time::Instant,
+    pause: Duration,
+}
+
+impl Asking {
+    fn new(patience: Duration, what: impl Display) -> Asking {
+        Asking {
+            what: what.to_string(),
+            patience,
+            give_up: std::time::Instant::now() + patience,
+            pause: Duration::from_millis(5),
+        }
+    }
+
+    /// How long to wait before asking again; past the deadline, fails the test.
+    fn again(&mut self, seen: String) -> Duration {
+        if std::time::Instant::now() >= self.give_up {
+            let seen = if seen.is_empty() {
+                String::new()
+            } else {
+                format!("; the last answer:\n{seen}")
+            };
+            panic!("waited {:?} for {} in vain{seen}", self.patience, self.what);
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(Duration::from_millis(100));
+        pause
+    }
+}
+
+/// Asks `probe` until it answers (`Some`, `Ok` or `true`) and returns what it answered;
+/// after `patience` the test fails, naming `what` it waited for and the last answer.
+///
+/// For what is only visible by asking (readiness, a gauge, a log, a freed slot). Where
+/// an event says it (a frame, a channel), wait for the event instead.
+pub async fn eventually<T, A, F>(
+    patience: Duration,
+    what: impl Display,
+    mut probe: impl FnMut() -> F,
+) -> T
+where
+    F: Future<Output = A>,
+    A: Probe<T>,
+{
+    let mut asking = Asking::new(patience, what);
+    loop {
+        match probe().await.answer() {
+            Ok(value) => return value,
+            Err(seen) => tokio::time::sleep(asking.again(seen)).await,
+        }
+    }
+}
+
+/// [`eventually`] for the helpers that are not async (processes starting and stopping):
+/// the thread sleeps between questions.
+pub fn eventually_blocking<T, A: Probe<T>>(
+    patience: Duration,
+    what: impl Display,
+    mut probe: impl FnMut() -> A,
+) -> T {
+    let mut asking = Asking::new(patience, what);
+    loop {
+        match probe().answer() {
+            Ok(value) => return value,
+            Err(seen) => std::thread::sleep(asking.again(seen)),
+        }
+    }
+}
 
 /// Where the MariaDB/MySQL server for tests listens; each test gets its own database on it.
 fn mysql_admin_url() -> String {
@@ -58,7 +167,6 @@ fn unique_name(prefix: &str) -> String {
 
 /// A database made for one test and dropped when the test is done with it.
 pub struct TestDb {
-    pub backend: Backend,
     pub url: String,
     cleanup: Cleanup,
 }
@@ -75,7 +183,6 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(unique_name("banter_test"));
                 std::fs::create_dir_all(&dir).unwrap();
                 TestDb {
-                    backend,
                     url: format!("sqlite://{}/banter.db", dir.display()),
                     cleanup: Cleanup::Dir(dir),
                 }
@@ -99,7 +206,6 @@ impl TestDb {
                 admin.close().await.unwrap();
                 let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap();
                 TestDb {
-                    backend,
                     url: format!("{base}/{name}"),
                     cleanup: Cleanup::MySqlDatabase(name),
                 }
@@ -140,7 +246,6 @@ where
 }
 
 /// Declares one `#[tokio::test]` per backend around an `async fn(url: String)`.
-#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         $(
@@ -158,11 +263,53 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Starts the server binary with `args` in the environment every test runs it in, its
+/// output piped.
+fn spawn_server(args: &[&str], stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .env("BANTER_LOG", "info")
+        .env("NO_COLOR", "1")
+        // Tests sign many users up from one address; the sign-up limits have
+        // their own tests, which set them by flag.
+        .env("BANTER_REGISTRATIONS_PER_ADDRESS", "1000000")
+        .env("BANTER_REGISTRATIONS", "1000000")
+        .env_remove("REDIS_URL")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the server binary")
+}
+
+/// Runs the server binary with `args` to its end, `stdin` as its input (a command such
+/// as `user add`): how it exited, and all it wrote (its standard output, then its
+/// standard error).
+pub fn run_to_exit(args: &[&str], stdin: &str) -> (ExitStatus, String) {
+    let mut child = spawn_server(args, Stdio::piped());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    (output.status, log.into_owned())
+}
+
 /// The real server binary, started on a free port.
 pub struct TestServer {
     child: Child,
     pub base_url: String,
-    log: Arc<Mutex<String>>,
+    /// Everything the server wrote so far; waiters are told of each new line.
+    log: Arc<watch::Sender<String>>,
+}
+
+/// How a start went: listening, or the process ended first.
+enum Start {
+    Listening(TestServer),
+    Ended { status: ExitStatus, log: String },
 }
 
 impl TestServer {
@@ -180,22 +327,30 @@ impl TestServer {
 
     /// Like [`TestServer::start_with`], but returns the server's output if it exits instead.
     pub fn try_start(database_url: &str, flags: &[&str]) -> Result<TestServer, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--database-url", database_url])
-            .args(flags)
-            .env("BANTER_LOG", "info")
-            .env("NO_COLOR", "1")
-            // Tests sign many users up from one address; the sign-up limits have
-            // their own tests, which set them by flag.
-            .env("BANTER_REGISTRATIONS_PER_ADDRESS", "1000000")
-            .env("BANTER_REGISTRATIONS", "1000000")
-            .env_remove("REDIS_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run the server binary");
+        match Self::launch(database_url, flags) {
+            Start::Listening(server) => Ok(server),
+            Start::Ended { log, .. } => Err(log),
+        }
+    }
 
-        let log = Arc::new(Mutex::new(String::new()));
+    /// Starts the server as [`TestServer::start_with`] would, for a start that must be
+    /// refused: it must exit unsuccessfully without listening. Returns all it wrote.
+    pub fn refused_start(database_url: &str, flags: &[&str]) -> String {
+        match Self::launch(database_url, flags) {
+            Start::Listening(server) => panic!("the server started:\n{}", server.log()),
+            Start::Ended { status, log } => {
+                assert!(!status.success(), "{status}:\n{log}");
+                log
+            }
+        }
+    }
+
+    fn launch(database_url: &str, flags: &[&str]) -> Start {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--database-url", database_url];
+        args.extend_from_slice(flags);
+        let mut child = spawn_server(&args, Stdio::null());
+
+        let log = Arc::new(watch::Sender::new(String::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         // Keep draining both pipes for the server's whole life, or it blocks on logging.
         for pipe in [
@@ -214,24 +369,26 @@ impl TestServer {
                             .collect();
                         let _ = addr_tx.send(url);
                     }
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
+                    log.send_modify(|log| {
+                        log.push_str(&line);
+                        log.push('\n');
+                    });
                 }
             });
         }
         drop(addr_tx);
 
         match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base_url) => Ok(TestServer {
+            Ok(base_url) => Start::Listening(TestServer {
                 child,
                 base_url,
                 log,
             }),
             Err(_) => {
                 let _ = child.kill();
-                let _ = child.wait();
-                Err(log.lock().unwrap().clone())
+                let status = child.wait().expect("cannot reap the server");
+                let log = log.borrow().clone();
+                Start::Ended { status, log }
             }
         }
     }
@@ -241,7 +398,18 @@ impl TestServer {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.borrow().clone()
+    }
+
+    /// The first line of the server's output that satisfies `want`, once it is written.
+    pub async fn log_line(&self, want: impl Fn(&str) -> bool) -> String {
+        let mut log = self.log.subscribe();
+        let written = tokio::time::timeout(PATIENCE, log.wait_for(|log| log.lines().any(&want)));
+        let found = match written.await {
+            Ok(Ok(log)) => log.lines().find(|line| want(line)).map(str::to_string),
+            _ => None,
+        };
+        found.unwrap_or_else(|| panic!("no such line within {PATIENCE:?}:\n{}", self.log()))
     }
 
     /// Kills the process with SIGKILL, as a crash or a power cut would: nothing is
@@ -258,18 +426,11 @@ impl TestServer {
             .status()
             .expect("cannot run kill");
         assert!(status.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "server ignored SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually_blocking(
+            Duration::from_secs(30),
+            "the server to end after SIGTERM",
+            || self.child.try_wait().unwrap(),
+        )
     }
 }
 
@@ -282,8 +443,3 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
-pub mod cut_proxy;
-pub mod nginx;
-pub mod redis;
-pub mod tls;
-pub mod ws;

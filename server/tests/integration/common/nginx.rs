@@ -2,11 +2,12 @@
 //! free port: terminating TLS with a test certificate, or plain HTTP.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use super::{eventually_blocking, free_port};
 
 pub struct Nginx {
     pub port: u16,
@@ -23,11 +24,7 @@ impl Nginx {
 
     /// [`Nginx::start`], serving HTTPS with `cert` when given.
     pub fn start_with(upstreams: &[String], cert: Option<&super::tls::TestCert>) -> Nginx {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("banter_nginx_{}_{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let servers: String = upstreams
@@ -107,15 +104,10 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("cannot run nginx (the bootstrap installs Debian's)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not start: {}",
-                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually_blocking(Duration::from_secs(10), "nginx to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map_err(|_| std::fs::read_to_string(dir.join("error.log")).unwrap_or_default())
+        });
         Nginx {
             port,
             tls: cert.is_some(),

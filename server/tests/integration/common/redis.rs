@@ -2,22 +2,15 @@
 //! start again on the same port.
 
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use super::{eventually_blocking, free_port};
 
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl RedisServer {
@@ -45,18 +38,16 @@ impl RedisServer {
             .spawn()
             .expect("cannot run redis-server");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["PING"]) != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually_blocking(Duration::from_secs(10), "redis-server to answer", || {
+            self.cli(&["PING"]) == "PONG"
+        });
     }
 
     /// Waits until `count` clients subscribe to `channel` (the nodes connect and
     /// subscribe by themselves, at a time of their choosing).
     pub fn wait_for_subscribers(&self, channel: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let what = format!("{count} subscribers of {channel}");
+        eventually_blocking(Duration::from_secs(20), what, || {
             let answer = self.cli(&["PUBSUB", "NUMSUB", channel]);
             let subscribers: usize = answer
                 .lines()
@@ -64,14 +55,11 @@ impl RedisServer {
                 .and_then(|n| n.trim().parse().ok())
                 .unwrap_or(0);
             if subscribers >= count {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{subscribers} subscribed"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{subscribers} of {count} subscribed to {channel}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 
     /// SIGKILL: nothing flushed, every connection cut.

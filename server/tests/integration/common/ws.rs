@@ -1,6 +1,6 @@
-//! A real WebSocket client for tests, with helpers that wait for events (never sleep).
-
-use std::time::Duration;
+//! A real WebSocket client for tests, with helpers that wait for events (never sleep):
+//! frames as raw JSON, for tests that check the wire's fields, or decoded as the
+//! server's [`ServerFrame`], for tests that look at what kind of frame came.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -18,14 +18,27 @@ use app::{
     timeline::Timeline,
 };
 
-use super::TestServer;
+use super::{TestServer, PATIENCE};
 
-/// Long enough for a busy CI machine; a test waiting this long has failed.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+/// A session as `register` or `login` answers it.
+pub struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// The `Set-Cookie` header that came with it.
+    pub cookie: Option<String>,
+}
 
-async fn session_token(server: &TestServer, endpoint: &str, username: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url(&format!("/api/{endpoint}")))
+/// Opens a session for `username` through `endpoint` (`register` or `login`) of the
+/// server (or proxy) at `base_url`, with `http` (a client that trusts a test's own
+/// certificate, for HTTPS).
+pub async fn open_session(
+    http: &reqwest::Client,
+    base_url: &str,
+    endpoint: &str,
+    username: &str,
+) -> Session {
+    let response = http
+        .post(format!("{base_url}/api/{endpoint}"))
         .form(&[
             ("username", username),
             ("password", "correct horse battery"),
@@ -38,8 +51,26 @@ async fn session_token(server: &TestServer, endpoint: &str, username: &str) -> S
         "{endpoint} {username}: {}",
         response.status()
     );
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|cookie| cookie.to_str().unwrap().to_string());
     let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_string()
+    Session {
+        token: body["token"].as_str().unwrap().to_string(),
+        cookie,
+    }
+}
+
+async fn session_token(server: &TestServer, endpoint: &str, username: &str) -> String {
+    open_session(
+        &reqwest::Client::new(),
+        &server.base_url,
+        endpoint,
+        username,
+    )
+    .await
+    .token
 }
 
 /// Registers `username` and returns its bearer token.
@@ -93,6 +124,23 @@ impl Client {
         Client::greeted(socket).await
     }
 
+    /// Tries to open a WebSocket to `server` with `token`: the client, or the HTTP
+    /// status the upgrade was refused with.
+    pub async fn try_connect(server: &TestServer, token: &str) -> Result<Client, u16> {
+        let url = format!("{}/ws", server.base_url.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Client::greeted(socket).await),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+
     /// A client on an upgraded `socket`, once its `hello` is read.
     pub async fn greeted(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         let mut client = Client {
@@ -100,9 +148,10 @@ impl Client {
             username: String::new(),
             backlog: Default::default(),
         };
-        let hello = client.next_frame().await;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        client.username = hello["user"]["username"].as_str().unwrap().to_string();
+        match client.next_frame().await {
+            ServerFrame::Hello { user } => client.username = user.username,
+            other => panic!("a hello first, not {other:?}"),
+        }
         client
     }
 
@@ -121,7 +170,7 @@ impl Client {
     }
 
     /// The next JSON frame (control frames are skipped).
-    pub async fn next_frame(&mut self) -> Value {
+    pub async fn next_json(&mut self) -> Value {
         if let Some(frame) = self.backlog.pop_front() {
             return frame;
         }
@@ -166,6 +215,20 @@ impl Client {
     /// Skips frames until one of `kind` arrives.
     pub async fn until_type(&mut self, kind: &str) -> Value {
         self.until(|f| f["type"] == kind).await
+    }
+
+    /// The next frame, decoded.
+    pub async fn next_frame(&mut self) -> ServerFrame {
+        decode(self.next_json().await)
+    }
+
+    /// [`Client::until`], decoded: the first frame that satisfies `want`; the frames
+    /// before it stay buffered for later.
+    pub async fn frame_until(&mut self, want: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+        let wanted = |frame: &Value| {
+            serde_json::from_value::<ServerFrame>(frame.clone()).is_ok_and(|frame| want(&frame))
+        };
+        decode(self.until(wanted).await)
     }
 
     /// Joins and returns the `joined` frame (replayed messages follow it).
@@ -244,8 +307,7 @@ impl Client {
     /// it includes seq `upto`.
     pub async fn sync(&mut self, timeline: &mut Timeline, room: &str, upto: i64) {
         while timeline.position() < upto {
-            let frame = self.until(|f| is_event_of(f, room)).await;
-            let frame: ServerFrame = serde_json::from_value(frame).unwrap();
+            let frame = decode(self.until(|f| is_event_of(f, room)).await);
             timeline.apply(&frame);
         }
     }
@@ -265,9 +327,31 @@ impl Client {
         }
         events
     }
+
+    /// [`Client::events_until`], decoded.
+    pub async fn frames_until(&mut self, room: &str, last: i64) -> Vec<ServerFrame> {
+        let events = self.events_until(room, last).await;
+        events.into_iter().map(decode).collect()
+    }
+}
+
+/// A frame as the server's type: every frame the server sends must decode.
+pub fn decode(frame: Value) -> ServerFrame {
+    serde_json::from_value(frame.clone())
+        .unwrap_or_else(|error| panic!("not a server frame ({error}): {frame}"))
 }
 
 /// Whether `frame` is an event of `room`'s log.
+pub fn is_event_in(frame: &ServerFrame, room: &str) -> bool {
+    frame.event_seq().is_some_and(|(of, _)| of == room)
+}
+
+/// Whether `frame` says that `user` came `online` (or went offline).
+pub fn is_presence(frame: &ServerFrame, user: &str, online: bool) -> bool {
+    matches!(frame, ServerFrame::Presence { user: who, online: now, .. } if who == user && *now == online)
+}
+
+/// Whether `frame` (raw) is an event of `room`'s log.
 pub fn is_event_of(frame: &Value, room: &str) -> bool {
     matches!(
         frame["type"].as_str(),
