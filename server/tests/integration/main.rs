@@ -2,9 +2,9 @@
 //! binary (or reaches the database helpers) against a fresh database per test, on
 //! SQLite and MariaDB, and shares `common`.
 //!
-//! Run them with
-//! `cargo test -p server --features app/ssr,server/testing --test integration`
-//! (add a module path, e.g. `-- chat::`, to run one file's tests). MariaDB must listen
+//! Run them with `cargo test -p server --features app/ssr --test integration` (add a
+//! module path, e.g. `-- chat::`, to run one file's tests); the crate's dev-dependency
+//! on itself turns on the `testing` feature that `store` needs. MariaDB must listen
 //! on 127.0.0.1:3306 (or `BANTER_TEST_MYSQL_URL`), and `redis-server` and `nginx` must
 //! be on the PATH for the cluster and proxy tests.
 
