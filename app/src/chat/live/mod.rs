@@ -6,6 +6,7 @@
 //! Everything here compiles on the server too (pages render from the same state) and
 //! is tested natively; only the WebSocket, its timer and the browser's clock are
 //! browser-only.
+//!
 //! [`Live`] is one value with its methods grouped by concern: following rooms
 //! (`follow`), what the person sends (`send`), what the server sends (`dispatch`) and
 //! the connection (`socket`), over the leaves that hold the data and the rules
