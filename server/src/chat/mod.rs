@@ -75,16 +75,6 @@ pub struct ChatLimits {
     pub send_burst: f64,
 }
 
-impl Default for ChatLimits {
-    fn default() -> Self {
-        ChatLimits {
-            room_buffer: 1024,
-            send_rate: 10.0,
-            send_burst: 20.0,
-        }
-    }
-}
-
 /// Why the chat could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -143,7 +133,7 @@ impl Chat {
             }
             None => (Hub::new(limits.room_buffer, None), None, None),
         };
-        tokio::spawn(load::watch_saturation(hub.server_load()));
+        tokio::spawn(load::watch_saturation(hub.server_load().clone()));
         let writer = Writer::start(db.clone(), hub.clone(), announcer);
         tokio::spawn(fanout::gaps::fill_due_gaps(db.clone(), hub.clone()));
         Ok(Arc::new(Chat {
@@ -334,7 +324,7 @@ impl Chat {
         self.admission.admit(
             user.id,
             load.as_deref(),
-            &self.hub.server_load(),
+            self.hub.server_load(),
             std::time::Instant::now(),
         )?;
         self.writer

@@ -134,8 +134,8 @@ impl Hub {
     }
 
     /// What loads the whole server, for the writer and the saturation watch to feed.
-    pub fn server_load(&self) -> Arc<ServerLoad> {
-        self.server_load.clone()
+    pub fn server_load(&self) -> &Arc<ServerLoad> {
+        &self.server_load
     }
 
     /// Tells other nodes, if there are any. Never waits: a full channel drops the news,

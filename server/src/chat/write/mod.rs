@@ -113,7 +113,7 @@ impl Writer {
 async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     let mut last_start = Instant::now() - PACE;
-    let server_load = hub.server_load();
+    let server_load = hub.server_load().clone();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let since = last_start.elapsed();
         if since < PACE && batch.len() < MAX_BATCH {

@@ -27,9 +27,9 @@ use redis::{
 use tokio::sync::{mpsc, Notify, OnceCell};
 
 use super::{gaps, Gap, Hub, LogEvent, News};
-use crate::chat::read::store;
 use crate::{
     accounts::live::{Digest, LiveSessions},
+    chat::read::store,
     db::Db,
 };
 
