@@ -125,6 +125,10 @@ fi
 if ! command -v nginx >/dev/null; then
   timed "installing Debian's nginx" apt_install nginx
 fi
+# moto's S3-compatible server: the file tests run the real S3 client against it.
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  timed "installing moto[server] from PyPI" python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
 # openssl makes the Playwright HTTPS test's certificate.
 if ! command -v openssl >/dev/null; then
   timed "installing Debian's openssl" apt_install openssl

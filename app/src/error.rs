@@ -24,6 +24,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     RateLimited(String),
+    /// An upload over a limit: the file's size, the uploader's quota, an image's pixels.
+    #[error("{0}")]
+    TooLarge(String),
     /// The server is at capacity for this kind of work right now; retry shortly.
     #[error("{0}")]
     Busy(String),
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
+            ApiError::TooLarge(_) => 413,
             ApiError::RateLimited(_) => 429,
             ApiError::Internal => 500,
             ApiError::Busy(_) => 503,

@@ -16,6 +16,8 @@ pub mod accounts;
 pub mod admin;
 /// The bundle's files as pages link them, and the page's Content-Security-Policy.
 pub mod assets;
+/// Files attached to messages: the wire type, their addresses, sizes as people read them.
+pub mod attachments;
 /// The log-in and registration pages.
 pub mod auth_pages;
 /// The chat: socket client, room state, the room page.
@@ -168,6 +170,11 @@ fn Layout() -> impl IntoView {
                 <Route
                     path=StaticSegment("register")
                     view=auth_pages::RegisterPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("r"), ParamSegment("room"), StaticSegment("files"))
+                    view=attachments::page::RoomFilesPage
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("search") view=finding::SearchPage ssr=SsrMode::Async />

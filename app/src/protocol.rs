@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::attachments::Attachment;
+
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 4_000;
 /// Longest WebSocket frame or message the server accepts (close code 1009 beyond).
@@ -45,6 +47,9 @@ pub enum ClientFrame {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// Ids of the sender's uploads to attach (the body may then be empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
     },
     /// Replace the body of one's own message `target`.
     Edit {
@@ -79,9 +84,11 @@ pub enum ClientFrame {
 /// and the server has one path that stores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
+    /// A message; `files` are upload ids of the actor's, claimed by it.
     Post {
         body: String,
         reply_to: Option<i64>,
+        files: Vec<String>,
     },
     Edit {
         target: i64,
@@ -169,7 +176,16 @@ impl ClientFrame {
                 client_id,
                 body,
                 reply_to,
-            } => (room, client_id, Change::Post { body, reply_to }),
+                files,
+            } => (
+                room,
+                client_id,
+                Change::Post {
+                    body,
+                    reply_to,
+                    files,
+                },
+            ),
             ClientFrame::Edit {
                 room,
                 target,
@@ -222,6 +238,9 @@ pub struct ChatMessage {
     /// The message notifies every member (`@room`, from someone allowed to).
     #[serde(default, skip_serializing_if = "is_false")]
     pub room_mention: bool,
+    /// Its files, in the order attached; empty once the message is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Attachment>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -246,6 +265,9 @@ pub struct MessageView {
     /// In emoji order (by code point), each with its users in alphabetical order, so
     /// that every client lists them alike however the changes arrived.
     pub reactions: Vec<Reaction>,
+    /// Its files, in the order attached; empty once deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<Attachment>,
 }
 
 /// One emoji on a message and who put it there.
@@ -530,6 +552,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(send, ClientFrame::Send { reply_to: None, .. }));
+        let attaching: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","room":"general","client_id":"abc","body":"","files":["0123456789abcdef0123456789abcdef"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(attaching, ClientFrame::Send { ref files, .. } if files.len() == 1));
         let reply: ClientFrame = serde_json::from_str(
             r#"{"type":"send","room":"general","client_id":"abc","body":"yes","reply_to":41}"#,
         )
@@ -612,6 +639,7 @@ mod tests {
             reply_to: None,
             parent: None,
             room_mention: false,
+            files: vec![],
         });
         assert_eq!(
             serde_json::to_string(&message).unwrap(),
@@ -630,10 +658,34 @@ mod tests {
                 excerpt: Some("hi".into()),
             }),
             room_mention: false,
+            files: vec![],
         });
         assert_eq!(
             serde_json::to_string(&reply).unwrap(),
             r#"{"type":"message","room":"general","seq":59,"author":"alice","body":"yes","sent_at":"2026-11-25T21:55:41.000Z","client_id":"c2","reply_to":58,"parent":{"author":"bob","excerpt":"hi"}}"#
+        );
+        let with_files = ServerFrame::Message(ChatMessage {
+            room: "general".into(),
+            seq: 62,
+            author: "bob".into(),
+            body: Some(String::new()),
+            sent_at: "2026-11-25T21:55:42.000Z".into(),
+            client_id: "c3".into(),
+            reply_to: None,
+            parent: None,
+            room_mention: false,
+            files: vec![Attachment {
+                id: "0123456789abcdef0123456789abcdef".into(),
+                name: "chart.png".into(),
+                size: 3533,
+                content_type: "image/png".into(),
+                width: Some(1200),
+                height: Some(600),
+            }],
+        });
+        assert_eq!(
+            serde_json::to_string(&with_files).unwrap(),
+            r#"{"type":"message","room":"general","seq":62,"author":"bob","body":"","sent_at":"2026-11-25T21:55:42.000Z","client_id":"c3","files":[{"id":"0123456789abcdef0123456789abcdef","name":"chart.png","size":3533,"content_type":"image/png","width":1200,"height":600}]}"#
         );
         let events = [
             (

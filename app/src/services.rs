@@ -7,7 +7,8 @@ use http::{header, request::Parts};
 use leptos::prelude::*;
 
 use crate::{
-    accounts::port::AccountService, error::ApiError, model::User, rooms::port::RoomService,
+    accounts::port::AccountService, attachments::port::FileService, error::ApiError, model::User,
+    rooms::port::RoomService,
 };
 
 pub const SESSION_COOKIE: &str = "banter_session";
@@ -17,6 +18,7 @@ pub const SESSION_COOKIE: &str = "banter_session";
 pub struct Services {
     pub accounts: Arc<dyn AccountService>,
     pub rooms: Arc<dyn RoomService>,
+    pub files: Arc<dyn FileService>,
     /// Mark the session cookie `Secure` (the site is served over TLS).
     pub secure_cookies: bool,
 }

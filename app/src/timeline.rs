@@ -156,6 +156,7 @@ impl Timeline {
                 view.deleted = true;
                 view.edited_at = None;
                 view.reactions.clear();
+                view.files.clear();
             }),
             ServerFrame::Reaction(reaction) => self.change(reaction.target, |view| {
                 if view.deleted {
@@ -212,6 +213,7 @@ impl Timeline {
             reply_to: message.reply_to,
             parent: message.parent.clone(),
             reactions: Vec::new(),
+            files: message.files.clone(),
         };
         self.messages.insert(
             message.seq,
@@ -317,6 +319,7 @@ mod tests {
                 excerpt: Some(b.into()),
             }),
             room_mention: false,
+            files: Vec::new(),
         })
     }
 

@@ -152,6 +152,52 @@ pub struct Config {
     #[arg(long, env = "BANTER_ROOM_BUFFER", default_value_t = 1024)]
     pub room_buffer: usize,
 
+    /// Where uploaded files are kept when not in S3. Default: `uploads` beside the
+    /// SQLite database file, or `data/uploads` with MySQL.
+    #[arg(long, env = "BANTER_UPLOADS_DIR")]
+    pub uploads_dir: Option<PathBuf>,
+
+    /// Keep uploaded files in this bucket of an S3-compatible store instead of on disk
+    /// (what a cluster needs: every node serves every file). Credentials come from
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, the region from `AWS_REGION`.
+    #[arg(long, env = "BANTER_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// The S3-compatible service's address, for anything but Amazon's own (MinIO,
+    /// Garage, Ceph: `http://minio.internal:9000`); addressed by path.
+    #[arg(long, env = "BANTER_S3_ENDPOINT", requires = "s3_bucket")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region, if `AWS_REGION` does not say it.
+    #[arg(long, env = "BANTER_S3_REGION", requires = "s3_bucket")]
+    pub s3_region: Option<String>,
+
+    /// The largest file one may upload, in MB (2^20 bytes); a bigger one is refused
+    /// with 413 and nothing of it is kept.
+    #[arg(long, env = "BANTER_MAX_UPLOAD_MB", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=102_400))]
+    pub max_upload_mb: u64,
+
+    /// MB one user may hold in uploads not yet sent in a message.
+    #[arg(long, env = "BANTER_UPLOAD_QUOTA_MB", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_quota_mb: u64,
+
+    /// Uploads one user may start a minute.
+    #[arg(long, env = "BANTER_UPLOADS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub uploads_per_minute: u32,
+
+    /// Uploads received at once by this server; more are refused with 503.
+    #[arg(long, env = "BANTER_CONCURRENT_UPLOADS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrent_uploads: u32,
+
+    /// The most pixels (in millions) an image may have to be shown inline: its
+    /// header is read first, so a decompression bomb is refused before decoding.
+    #[arg(long, env = "BANTER_MAX_IMAGE_MEGAPIXELS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_image_megapixels: u64,
+
+    /// Test switch: seconds an upload may wait for a message (default a day).
+    #[arg(long, env = "BANTER_TEST_UNCLAIMED_SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unclaimed_secs: Option<u64>,
+
     /// Cluster mode: several server processes sharing one MySQL/MariaDB database fan
     /// out through this Redis (`redis://host:6379`). Without it, fan-out stays in this
     /// process. SQLite is single-node and refuses it.

@@ -26,6 +26,8 @@ pub mod config;
 pub mod db;
 /// The error type of the plain HTTP routes.
 pub mod error;
+/// Files attached to messages: uploads, storage, who may read them.
+pub mod files;
 /// `/metrics` for Prometheus, and the measurements behind it.
 pub mod monitoring;
 /// Same-origin checks against cross-site requests.
@@ -64,6 +66,8 @@ pub enum StartupError {
     ClusterOnSqlite,
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Storage(#[from] files::StorageError),
 }
 
 /// Where in the site the bundle lives (`[workspace.metadata.leptos] site-pkg-dir`).
@@ -97,6 +101,42 @@ fn cluster_settings(config: &Config, addr: SocketAddr) -> Option<chat::ClusterSe
             .position_check_every
             .map_or(chat::CHECK_EVERY, Duration::from_secs),
     })
+}
+
+/// Where files are kept: the S3 bucket if one is named, else the uploads directory
+/// (by default beside the SQLite file, or `data/uploads`).
+fn uploads_backend(config: &Config) -> files::Backend {
+    if let Some(bucket) = &config.s3_bucket {
+        return files::Backend::S3 {
+            bucket: bucket.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            region: config.s3_region.clone(),
+        };
+    }
+    let dir = config.uploads_dir.clone().unwrap_or_else(|| {
+        config
+            .database_url
+            .strip_prefix("sqlite://")
+            .map(|path| path.split('?').next().unwrap_or(path))
+            .and_then(|path| std::path::Path::new(path).parent())
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("data"), |p| p.to_path_buf())
+            .join("uploads")
+    });
+    files::Backend::Disk(dir)
+}
+
+fn file_limits(config: &Config) -> files::FileLimits {
+    const MB: u64 = 1024 * 1024;
+    files::FileLimits {
+        max_file_bytes: config.max_upload_mb * MB,
+        quota_bytes: config.upload_quota_mb * MB,
+        starts_per_minute: config.uploads_per_minute,
+        max_pixels: config.max_image_megapixels * 1_000_000,
+        concurrent_uploads: config.concurrent_uploads as usize,
+        concurrent_decodes: std::thread::available_parallelism().map_or(2, usize::from),
+        unclaimed_ttl: Duration::from_secs(config.unclaimed_secs.unwrap_or(24 * 3600)),
+    }
 }
 
 /// Builds the Leptos options from our own configuration, taking cargo-leptos's
@@ -172,6 +212,14 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     )
     .await?;
     let membership = chat.membership();
+    let backend = uploads_backend(&config);
+    if config.redis_url.is_some() && matches!(backend, files::Backend::Disk(_)) {
+        tracing::warn!(
+            "cluster mode keeps files on this node's disk: every node must share the uploads \
+             directory, or use --s3-bucket"
+        );
+    }
+    let files = files::Files::start(db.clone(), &backend, chat.clone(), file_limits(&config))?;
     let accounts = Arc::new(accounts::Accounts::new(
         db.clone(),
         &accounts::Settings {
@@ -189,6 +237,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         db: db.clone(),
         accounts: accounts.clone(),
         chat,
+        files,
         secure_cookies: config.secure_cookies || tls.is_some(),
         ws: ws::limits::SocketSettings {
             caps: ws::caps::Caps::new(

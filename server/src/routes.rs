@@ -5,7 +5,7 @@ use axum::{
     http::{header, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{delete, get, post},
     Json, Router,
 };
 use leptos::prelude::provide_context;
@@ -17,7 +17,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{client::Reach, error::AppError, origin, state::AppState};
+use crate::{client::Reach, error::AppError, files::http as files, origin, state::AppState};
 
 /// How long `/healthz` waits for the database before answering 503.
 const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -46,6 +46,18 @@ pub fn app(state: AppState, reach: Reach) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(crate::ws::upgrade))
+        // The request bodies are files: their own limits apply, not axum's 2 MB.
+        .route(
+            "/api/files",
+            post(files::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/post_form",
+            post(crate::files::form::post_form).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/files/{id}", delete(files::discard))
+        .route("/files/{id}/{name}", get(files::download))
+        .route("/thumbs/{id}", get(files::thumbnail))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -4,7 +4,7 @@ use app::services::Services;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::{accounts::Accounts, chat::Chat, db::Db};
+use crate::{accounts::Accounts, chat::Chat, db::Db, files::Files};
 
 /// What every handler and server function can reach. Cheap to clone: each field is a
 /// handle onto shared state.
@@ -14,6 +14,7 @@ pub struct AppState {
     pub db: Db,
     pub accounts: Arc<Accounts>,
     pub chat: Arc<Chat>,
+    pub files: Arc<Files>,
     pub secure_cookies: bool,
     /// The socket caps and limits.
     pub ws: crate::ws::limits::SocketSettings,
@@ -33,6 +34,7 @@ impl AppState {
         Services {
             accounts: self.accounts.clone(),
             rooms: self.chat.clone(),
+            files: self.files.clone(),
             secure_cookies: self.secure_cookies,
         }
     }

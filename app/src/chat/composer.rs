@@ -1,20 +1,115 @@
 //! The composer: Enter sends, Shift+Enter starts a new line, Up in an empty composer
-//! edits your last message, Escape drops the reply being written. Without JavaScript
-//! it is a plain form that posts through `post_message`.
+//! edits your last message, Escape drops the reply being written. Files come by the
+//! attach button, a paste or a drop on the room, upload at once, and go with the next
+//! message. Without JavaScript it is a plain multipart form (`POST /api/post_form`)
+//! carrying the message and its files together.
 
 use leptos::prelude::*;
-use server_fn::ServerFn;
 
 use super::{
     context::RoomContext,
     live::{new_client_id, Status},
     message::start_editing,
+    uploads::{ready, Upload, UploadState},
 };
-use crate::{
-    protocol::check_body,
-    rooms::{find_users, PostMessage},
-    session::url_error,
-};
+use crate::{attachments::human_size, protocol::check_body, rooms::find_users};
+
+/// Where the plain form posts, and the query parameter its refusal comes back in.
+pub const FORM_ACTION: &str = "/api/post_form";
+pub const FORM_ERROR: &str = "post_error";
+
+/// Starts uploading `files` (chosen, pasted or dropped) for the composer of `ctx`'s room.
+#[cfg(feature = "hydrate")]
+pub fn attach(ctx: RoomContext, files: &web_sys::FileList) {
+    for i in 0..files.length() {
+        if let Some(file) = files.get(i) {
+            super::uploads::start(&ctx.name(), file, ctx.view.uploads);
+        }
+    }
+}
+
+/// One file of the composer: its progress, and what can be done with it.
+fn upload_chip(ctx: RoomContext, upload: Upload) -> impl IntoView {
+    let key = upload.key;
+    let list = ctx.view.uploads;
+    let (status, actions) = match upload.state.clone() {
+        UploadState::Sending => (
+            format!("{}%", upload.percent()),
+            view! {
+                <button
+                    type="button"
+                    class="link-button"
+                    aria-label=format!("Cancel {}", upload.name)
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        super::uploads::cancel(key, list);
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = (key, list);
+                    }
+                >
+                    "Cancel"
+                </button>
+            }
+            .into_any(),
+        ),
+        UploadState::Stored(_) => (
+            human_size(upload.size),
+            view! {
+                <button
+                    type="button"
+                    class="link-button"
+                    aria-label=format!("Remove {}", upload.name)
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        super::uploads::discard(key, list);
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = (key, list);
+                    }
+                >
+                    "Remove"
+                </button>
+            }
+            .into_any(),
+        ),
+        UploadState::Failed(why) => (
+            why,
+            view! {
+                <button
+                    type="button"
+                    class="link-button"
+                    aria-label=format!("Retry {}", upload.name)
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        super::uploads::retry(&ctx.name(), key, list);
+                    }
+                >
+                    "Retry"
+                </button>
+                <button
+                    type="button"
+                    class="link-button"
+                    aria-label=format!("Remove {}", upload.name)
+                    on:click=move |_| {
+                        #[cfg(feature = "hydrate")]
+                        super::uploads::cancel(key, list);
+                    }
+                >
+                    "Remove"
+                </button>
+            }
+            .into_any(),
+        ),
+    };
+    let failed = matches!(upload.state, UploadState::Failed(_));
+    view! {
+        <li class="upload" class:failed=failed>
+            <span class="upload-name">{upload.name.clone()}</span>
+            <progress max="100" value=upload.percent() aria-label=format!("Upload of {}", upload.name)></progress>
+            <span class="upload-status" role=if failed { "alert" } else { "status" }>{status}</span>
+            {actions}
+        </li>
+    }
+}
 
 /// The `@name` being typed at byte `cursor` of `text`: where its `@` is and what
 /// follows it so far.
@@ -53,7 +148,10 @@ pub fn Composer() -> impl IntoView {
     let typing_mention = RwSignal::new(None::<(usize, String)>);
     let options = RwSignal::new(Vec::<String>::new());
     let chosen = RwSignal::new(0usize);
-    let no_js_error = url_error::<PostMessage>();
+    let no_js_error =
+        leptos_router::hooks::use_query_map().with_untracked(|query| query.get(FORM_ERROR));
+    let uploads = ctx.view.uploads;
+    let uploading = move || uploads.with(|l| l.iter().any(|u| u.state == UploadState::Sending));
     let cursor = move || {
         #[cfg(feature = "hydrate")]
         if let Some(area) = ctx.composer.get_untracked() {
@@ -118,11 +216,26 @@ pub fn Composer() -> impl IntoView {
     let offline = move || matches!(ctx.live.status.get(), Status::Reconnecting { .. });
     let send = move || {
         let body = text.get_untracked();
-        if check_body(&body).is_ok() {
+        // The message goes when its files are stored.
+        let Some(files) = uploads.with_untracked(|l| ready(l)) else {
+            return;
+        };
+        if check_body(&body).is_ok() || !files.is_empty() {
             let reply_to = ctx.view.replying.get_untracked();
-            ctx.live.post(&ctx.name(), body, reply_to);
+            ctx.live.post(&ctx.name(), body, reply_to, files);
             ctx.view.replying.set(None);
             text.set(String::new());
+            // Failed files stay, to retry or remove.
+            uploads.update(|l| {
+                #[cfg(feature = "hydrate")]
+                super::uploads::forget(
+                    &l.iter()
+                        .filter(|u| matches!(u.state, UploadState::Stored(_)))
+                        .map(|u| u.key)
+                        .collect::<Vec<_>>(),
+                );
+                l.retain(|u| matches!(u.state, UploadState::Failed(_)));
+            });
         }
     };
     let edit_last = move || {
@@ -210,14 +323,26 @@ pub fn Composer() -> impl IntoView {
             }
         })
     };
+    let chips = move || {
+        let list = uploads.get();
+        (!list.is_empty()).then(|| {
+            view! {
+                <ul class="uploads" aria-label="Files to send">
+                    {list.into_iter().map(|upload| upload_chip(ctx, upload)).collect_view()}
+                </ul>
+            }
+        })
+    };
     view! {
         {replying}
         {completions}
+        {chips}
         <form
             class="composer"
             class:offline=offline
             method="post"
-            action=PostMessage::url()
+            enctype="multipart/form-data"
+            action=FORM_ACTION
             on:submit=move |ev: leptos::ev::SubmitEvent| {
                 ev.prevent_default();
                 send();
@@ -245,6 +370,17 @@ pub fn Composer() -> impl IntoView {
                 aria-controls="composer-completions"
                 aria-activedescendant=move || {
                     (!options.with(Vec::is_empty)).then(|| format!("completion-{}", chosen.get()))
+                }
+                on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(files) = ev.clipboard_data().and_then(|d| d.files()) {
+                        if files.length() > 0 {
+                            ev.prevent_default();
+                            attach(ctx, &files);
+                        }
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
                 }
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
@@ -281,8 +417,36 @@ pub fn Composer() -> impl IntoView {
                     }
                 }
             ></textarea>
-            <button type="submit" class="primary">
-                "Send"
+            <label class="attach" title="Attach files">
+                <span aria-hidden="true" class:visually-hidden=move || !ctx.hydrated.get()>"📎"</span>
+                <span class="visually-hidden">"Attach files"</span>
+                // Without JavaScript the field itself shows what was chosen.
+                <input
+                    type="file"
+                    name="files"
+                    multiple
+                    class:visually-hidden=move || ctx.hydrated.get()
+                    on:change=move |ev| {
+                        #[cfg(feature = "hydrate")]
+                        {
+                            use wasm_bindgen::JsCast;
+                            if let Some(input) = ev
+                                .target()
+                                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                            {
+                                if let Some(files) = input.files() {
+                                    attach(ctx, &files);
+                                }
+                                input.set_value("");
+                            }
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = ev;
+                    }
+                />
+            </label>
+            <button type="submit" class="primary" disabled=uploading>
+                {move || if uploading() { "Uploading…" } else { "Send" }}
             </button>
             {no_js_error.map(|error| view! { <p class="form-error" role="alert">{error}</p> })}
         </form>

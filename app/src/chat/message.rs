@@ -7,6 +7,7 @@ use leptos::{html, prelude::*};
 
 use super::{
     context::RoomContext,
+    files::Attachments,
     live::{PendingMessage, SendState},
     time::day_and_time,
 };
@@ -146,6 +147,7 @@ pub fn MessageItem(row: Row) -> impl IntoView {
     };
     let reactions = message.reactions.clone();
     let has_reactions = !reactions.is_empty();
+    let files = (!deleted && !message.files.is_empty()).then(|| message.files.clone());
 
     view! {
         {separator.map(|day| view! { <div class="day" role="separator">{day}</div> })}
@@ -178,6 +180,7 @@ pub fn MessageItem(row: Row) -> impl IntoView {
             </header>
             {quote}
             {content}
+            {files.map(|files| view! { <Attachments files /> })}
             {has_reactions.then(|| view! { <Reactions seq reactions /> })}
             {move || (ctx.hydrated.get() && !deleted).then(|| view! { <Actions seq mine /> })}
             {move || (ctx.view.picking.get() == Some(seq)).then(|| view! { <Picker seq /> })}
@@ -520,6 +523,16 @@ pub fn PendingItem(pending: PendingMessage) -> impl IntoView {
             <div class="body">
                 <Markdown source=pending.body.clone() />
             </div>
+            {(!pending.files.is_empty())
+                .then(|| {
+                    let names = pending
+                        .files
+                        .iter()
+                        .map(|f| f.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    view! { <p class="status">{format!("with {names}")}</p> }
+                })}
         </article>
     }
     .into_any()

@@ -2,6 +2,8 @@
 pub mod composer;
 /// What the parts of a room view share.
 pub mod context;
+/// A message's files on screen, and the image viewer.
+pub mod files;
 /// The socket client and per-room state.
 pub mod live;
 /// One message: body, reply, reactions, actions, editing.
@@ -18,3 +20,5 @@ pub mod room;
 pub mod sidebar;
 /// Message times.
 pub mod time;
+/// The composer's files: progress, cancel, retry.
+pub mod uploads;

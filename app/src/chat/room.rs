@@ -6,6 +6,7 @@ use leptos::{html, prelude::*};
 use super::{
     composer::Composer,
     context::RoomContext,
+    files::Viewer,
     live::{browser_ms, typing_sentence, Live, Status},
     message::{MessageItem, PendingItem, Row},
     people::{MuteSwitch, People},
@@ -168,13 +169,43 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
     let archived = move || state.archived.get() || state.timeline.with(|t| t.archived());
     // The member list (and its management) shows on request.
     let show_people = RwSignal::new(false);
+    // Files dragged over the room: it shows where they will go.
+    let dropping = RwSignal::new(false);
+    let files_href = format!("/r/{}/files", crate::attachments::encode_segment(&name));
 
     view! {
-        <section class="room" aria-labelledby="room-title">
+        <section
+            class="room"
+            class:dropping=move || dropping.get()
+            aria-labelledby="room-title"
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                if carries_files(&ev) && !archived() {
+                    ev.prevent_default();
+                    dropping.set(true);
+                }
+            }
+            on:dragleave=move |_| dropping.set(false)
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                dropping.set(false);
+                if archived() {
+                    return;
+                }
+                #[cfg(feature = "hydrate")]
+                if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+                    if files.length() > 0 {
+                        ev.prevent_default();
+                        super::composer::attach(ctx, &files);
+                    }
+                }
+                #[cfg(not(feature = "hydrate"))]
+                let _ = ev;
+            }
+        >
             <header class="room-header">
                 <h1 id="room-title">{title}</h1>
                 <p class="topic">{shown_topic}</p>
                 <MuteSwitch />
+                <a class="link-button" href=files_href>"Files"</a>
                 {move || {
                     (hydrated.get() && !state.dm.get())
                         .then(|| {
@@ -286,6 +317,7 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
                     view! { <Composer /> }.into_any()
                 }
             }}
+            <Viewer />
         </section>
         <aside class="members" aria-labelledby="members-title">
             <h2 id="members-title">"Online"</h2>
@@ -354,5 +386,20 @@ fn ConnectionBanner() -> impl IntoView {
                     }
                 })
         }}
+    }
+}
+
+/// Whether a drag brings files (not text or a link being moved).
+fn carries_files(ev: &leptos::ev::DragEvent) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        ev.data_transfer()
+            .map(|d| d.types().includes(&"Files".into(), 0))
+            .unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        false
     }
 }

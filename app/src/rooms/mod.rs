@@ -75,9 +75,15 @@ pub async fn post_message(
     client_id: String,
     body: String,
     #[server(default)] reply_to: Option<i64>,
+    // Upload ids (`POST /api/files`), repeated: `files=…&files=…`.
+    #[server(default)] files: Option<Vec<String>>,
 ) -> Result<Receipt, ApiError> {
     let (services, user) = crate::services::require_user().await?;
-    let change = crate::protocol::Change::Post { body, reply_to };
+    let change = crate::protocol::Change::Post {
+        body,
+        reply_to,
+        files: files.unwrap_or_default(),
+    };
     let receipt = services
         .rooms
         .submit(&user, &room, &client_id, change)

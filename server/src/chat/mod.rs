@@ -17,7 +17,7 @@ use app::{
     protocol::{normalize_client_id, Change, ErrorCode, Role, ServerFrame, RECENT_ON_JOIN},
     rooms::rules::DEFAULT_ROOM,
 };
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::{accounts::live::LiveSessions, clock::now_ms, db::Db, rate};
 
@@ -108,6 +108,8 @@ pub struct Chat {
     /// Send rates and load: whether a change may be queued at all.
     admission: Admission,
     reader: Reader,
+    /// Rung when deleted messages leave files to erase.
+    files_released: Arc<Notify>,
 }
 
 impl Chat {
@@ -134,7 +136,8 @@ impl Chat {
             None => (Hub::new(limits.room_buffer, None), None, None),
         };
         tokio::spawn(load::watch_saturation(hub.server_load().clone()));
-        let writer = Writer::start(db.clone(), hub.clone(), announcer);
+        let files_released = Arc::new(Notify::new());
+        let writer = Writer::start(db.clone(), hub.clone(), announcer, files_released.clone());
         tokio::spawn(fanout::gaps::fill_due_gaps(db.clone(), hub.clone()));
         Ok(Arc::new(Chat {
             hub,
@@ -146,6 +149,7 @@ impl Chat {
             creations: Mutex::new(rate::Buckets::new(ROOMS_PER_SECOND, ROOMS_BURST)),
             admission: Admission::new(limits.send_rate, limits.send_burst),
             reader: Reader::new(db.clone()),
+            files_released,
             db,
         }))
     }
@@ -154,6 +158,11 @@ impl Chat {
     /// does not keep the chat alive).
     pub fn membership(&self) -> Option<Membership> {
         self.membership.clone()
+    }
+
+    /// What the file collector waits on: rung after a commit that deleted messages.
+    pub fn files_released(&self) -> Arc<Notify> {
+        self.files_released.clone()
     }
 
     /// Turns true when the server is shutting down.
@@ -194,10 +203,21 @@ impl Chat {
                 }
             }
         };
-        if room.kind != RoomKind::Public && self.stored_role(&room, user).await?.is_none() {
+        // A public room is readable without asking the database who is in it.
+        if room.kind != RoomKind::Public
+            && !room
+                .kind
+                .readable(self.stored_role(&room, user).await?.is_some())
+        {
             return Err(Refusal::unknown_room(name));
         }
         Ok(room)
+    }
+
+    /// The room called `name` if `user` may read it (for its files), else the refusal
+    /// an unknown room gets.
+    pub async fn readable_room(&self, user: &User, name: &str) -> Result<RoomRef, Refusal> {
+        self.room_for(user, name).await
     }
 
     /// `user`'s membership of `room` as stored: `Member` or `Moderator`.

@@ -250,7 +250,7 @@ impl RoomService for Chat {
         let last_seq = store::last_seq(&self.db, room.id)
             .await
             .map_err(|e| internal("reading history failed", e))?;
-        let (mut rows, reactions) =
+        let (mut rows, reactions, files) =
             store::messages_before(&self.db, room.id, before, i64::from(limit) + 1)
                 .await
                 .map_err(|e| internal("reading history failed", e))?;
@@ -259,7 +259,7 @@ impl RoomService for Chat {
             rows.remove(0);
         }
         Ok(HistoryPage {
-            messages: wire::message_views(rows, reactions),
+            messages: wire::message_views(rows, reactions, files),
             has_more,
             last_seq,
         })

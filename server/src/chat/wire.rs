@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use app::protocol::{
-    excerpt, ArchivedRoom, Change, ChatMessage, Deleted, Edited, MemberChange, MemberEvent,
-    MessageView, Reacted, Reaction, ReplyPreview, Role, ServerFrame, TopicSet,
+    excerpt, ArchivedRoom, Attachment, Change, ChatMessage, Deleted, Edited, MemberChange,
+    MemberEvent, MessageView, Reacted, Reaction, ReplyPreview, Role, ServerFrame, TopicSet,
 };
 
 use super::write::plan::Submission;
@@ -134,6 +134,37 @@ pub struct MessageRow {
     pub parent_body: Option<String>,
 }
 
+/// A file on a message, as `files` stores it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AttachedRow {
+    pub message_seq: i64,
+    pub id: String,
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+}
+
+/// The files of a run of messages by seq, each message's in order.
+pub fn files_by_message(rows: Vec<AttachedRow>) -> BTreeMap<i64, Vec<Attachment>> {
+    let mut by_message: BTreeMap<i64, Vec<Attachment>> = BTreeMap::new();
+    for row in rows {
+        by_message
+            .entry(row.message_seq)
+            .or_default()
+            .push(Attachment::stored(
+                &row.id,
+                &row.name,
+                row.size,
+                &row.content_type,
+                row.width,
+                row.height,
+            ));
+    }
+    by_message
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ReactionRow {
     pub message_seq: i64,
@@ -157,8 +188,13 @@ fn emoji_text(bytes: Option<Vec<u8>>) -> String {
 }
 
 impl LogRow {
-    /// The frame this event was when it happened, with today's bodies.
-    pub fn into_frame(self, room: &str) -> Result<ServerFrame, sqlx::Error> {
+    /// The frame this event was when it happened, with today's bodies (and, for a
+    /// post, the files it still has).
+    pub fn into_frame(
+        self,
+        room: &str,
+        files: Vec<Attachment>,
+    ) -> Result<ServerFrame, sqlx::Error> {
         let kind = EventKind::parse(&self.kind).ok_or_else(|| {
             sqlx::Error::Decode(format!("unknown event kind {:?}", self.kind).into())
         })?;
@@ -179,6 +215,7 @@ impl LogRow {
                 client_id: self.client_id,
                 reply_to: self.reply_to,
                 room_mention: self.room_mention.unwrap_or_default() != 0,
+                files,
             }),
             EventKind::Edited => ServerFrame::Edited(Edited {
                 room,
@@ -228,7 +265,12 @@ impl LogRow {
 }
 
 /// The messages of a history page as they now stand, with their reactions.
-pub fn message_views(rows: Vec<MessageRow>, reactions: Vec<ReactionRow>) -> Vec<MessageView> {
+pub fn message_views(
+    rows: Vec<MessageRow>,
+    reactions: Vec<ReactionRow>,
+    files: Vec<AttachedRow>,
+) -> Vec<MessageView> {
+    let mut files = files_by_message(files);
     let mut by_message: BTreeMap<i64, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for reaction in reactions {
         by_message
@@ -261,6 +303,7 @@ pub fn message_views(rows: Vec<MessageRow>, reactions: Vec<ReactionRow>) -> Vec<
                 parent: preview(row.reply_to, row.parent_author, row.parent_body.as_deref()),
                 reply_to: row.reply_to,
                 reactions,
+                files: files.remove(&row.seq).unwrap_or_default(),
             }
         })
         .collect()
@@ -286,11 +329,12 @@ pub fn new_event(
     seq: i64,
     parent: Option<ReplyPreview>,
     room_mention: bool,
+    files: Vec<Attachment>,
     now: i64,
 ) -> ServerFrame {
     let room = submission.room.clone();
     match &submission.change {
-        Change::Post { body, reply_to } => ServerFrame::Message(ChatMessage {
+        Change::Post { body, reply_to, .. } => ServerFrame::Message(ChatMessage {
             room,
             seq,
             author: submission.actor.clone(),
@@ -300,6 +344,7 @@ pub fn new_event(
             reply_to: *reply_to,
             parent,
             room_mention,
+            files,
         }),
         Change::Edit { target, body } => ServerFrame::Edited(Edited {
             room,
@@ -365,6 +410,7 @@ mod tests {
             Change::Post {
                 body: "b".into(),
                 reply_to: None,
+                files: vec![],
             },
             Change::Edit {
                 target: 1,
@@ -414,7 +460,7 @@ mod tests {
                 client_id: "c".into(),
                 change: change.clone(),
             };
-            let written = membership_ended(&new_event(&submission, 5, None, false, 0));
+            let written = membership_ended(&new_event(&submission, 5, None, false, vec![], 0));
             let row = LogRow {
                 seq: 5,
                 kind: EventKind::of(&change).as_str().into(),
@@ -432,7 +478,7 @@ mod tests {
                 subject: submission.subject().map(str::to_string),
                 role: Some("moderator".into()),
             };
-            let read = membership_ended(&row.into_frame("general").unwrap());
+            let read = membership_ended(&row.into_frame("general", vec![]).unwrap());
             assert_eq!(written, read, "{change:?}");
             let expected = match change {
                 Change::Leave => Some("alice"),
@@ -469,6 +515,7 @@ mod tests {
                 reaction("🎉", "bob"),
                 reaction("👍", "amy"),
             ],
+            vec![],
         );
         assert_eq!(
             views[0].reactions,

@@ -19,6 +19,7 @@ mod cluster;
 mod crash;
 mod events;
 mod faults;
+mod files;
 mod https;
 mod operations;
 mod startup;

@@ -27,6 +27,7 @@ fn post(body: &str) -> Change {
     Change::Post {
         body: body.into(),
         reply_to: None,
+        files: vec![],
     }
 }
 

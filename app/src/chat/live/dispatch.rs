@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn a_message_seen_back_is_no_longer_pending() {
         let (_owner, live) = alice();
-        live.post("r", "hi".into(), None);
+        live.post("r", "hi".into(), None, vec![]);
         let sent = live.room("r").pending.get_untracked()[0].client_id.clone();
         let mut echo = testing::message(1, "alice", "hi");
         echo.client_id = sent;
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn a_refused_message_fails_and_a_refused_change_is_dropped_with_its_reason() {
         let (_owner, live) = alice();
-        live.post("r", "hi".into(), None);
+        live.post("r", "hi".into(), None, vec![]);
         live.delete("r", 4);
         let state = live.room("r");
         let sent = state.pending.get_untracked()[0].client_id.clone();

@@ -7,7 +7,7 @@
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use leptos::prelude::*;
 
-use crate::protocol::ClientFrame;
+use crate::protocol::{Attachment, ClientFrame};
 
 /// The composer sends a typing notice at most this often.
 const TYPING_EVERY_MS: f64 = 2_000.0;
@@ -27,6 +27,8 @@ pub struct PendingMessage {
     pub client_id: String,
     pub body: String,
     pub reply_to: Option<i64>,
+    /// Uploaded already; the message claims them.
+    pub files: Vec<Attachment>,
     pub state: SendState,
 }
 
@@ -38,6 +40,7 @@ impl PendingMessage {
             client_id: self.client_id.clone(),
             body: self.body.clone(),
             reply_to: self.reply_to,
+            files: self.files.iter().map(|file| file.id.clone()).collect(),
         }
     }
 }
@@ -173,6 +176,7 @@ mod tests {
             client_id: client_id.into(),
             body: format!("body of {client_id}"),
             reply_to: None,
+            files: vec![],
             state,
         }
     }
@@ -220,6 +224,7 @@ mod tests {
                 client_id: "m1".into(),
                 body: "body of m1".into(),
                 reply_to: None,
+                files: vec![],
             }
         );
     }

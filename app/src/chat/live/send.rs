@@ -10,16 +10,17 @@ use super::{
     outbox::{new_client_id, typing_due, PendingMessage, PendingOp, SendState},
     Live,
 };
-use crate::protocol::ClientFrame;
+use crate::protocol::{Attachment, ClientFrame};
 
 impl Live {
-    /// Posts `body` (answering `reply_to`); it shows at once as pending and turns
-    /// normal when the server echoes it.
-    pub fn post(&self, room: &str, body: String, reply_to: Option<i64>) {
+    /// Posts `body` (answering `reply_to`) with the uploaded `files`; it shows at once
+    /// as pending and turns normal when the server echoes it.
+    pub fn post(&self, room: &str, body: String, reply_to: Option<i64>, files: Vec<Attachment>) {
         let pending = PendingMessage {
             client_id: new_client_id(),
             body,
             reply_to,
+            files,
             state: SendState::Sending,
         };
         let frame = pending.frame(room);

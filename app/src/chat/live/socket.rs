@@ -305,7 +305,7 @@ mod tests {
         let live = tab.live;
         // Before any connection: the room on screen, a message and a reaction.
         live.open("general");
-        live.post("general", "hi".into(), None);
+        live.post("general", "hi".into(), None, vec![]);
         live.react("general", 7, "👍".into(), true);
         let sent = live.room("general").pending.get_untracked()[0]
             .client_id

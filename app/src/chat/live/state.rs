@@ -259,6 +259,10 @@ pub struct ViewState {
     pub flash: RwSignal<Option<i64>>,
     /// Where the "new messages" divider goes: the read position when the room opened.
     pub divider: RwSignal<Option<i64>>,
+    /// The composer's files.
+    pub uploads: RwSignal<Vec<crate::chat::uploads::Upload>>,
+    /// The image open in the viewer (its file id).
+    pub viewing: RwSignal<Option<String>>,
 }
 
 impl ViewState {
@@ -271,6 +275,8 @@ impl ViewState {
             confirming: RwSignal::new(None),
             flash: RwSignal::new(None),
             divider: RwSignal::new(None),
+            uploads: RwSignal::new(Vec::new()),
+            viewing: RwSignal::new(None),
         }
     }
 }

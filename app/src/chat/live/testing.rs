@@ -25,5 +25,6 @@ pub fn message(seq: i64, author: &str, body: &str) -> ChatMessage {
         reply_to: None,
         parent: None,
         room_mention: false,
+        files: Vec::new(),
     }
 }

@@ -2,7 +2,10 @@
 //! what a lagging connection catches up with, and what fills a gap in a room's feed.
 
 use super::store;
-use crate::chat::{fanout::Event, wire::membership_ended};
+use crate::chat::{
+    fanout::Event,
+    wire::{self, membership_ended},
+};
 use crate::db::Db;
 
 /// Events read per query when replaying or catching up.
@@ -18,11 +21,22 @@ pub async fn page(
 ) -> Result<(Vec<Event>, bool), sqlx::Error> {
     let rows = store::events_after(db, room_id, after, PAGE).await?;
     let more = rows.len() as i64 == PAGE;
+    let posts = || {
+        rows.iter()
+            .filter(|row| row.kind == "message")
+            .map(|row| row.seq)
+    };
+    let mut files = match (posts().min(), posts().max()) {
+        (Some(first), Some(last)) => {
+            wire::files_by_message(store::files_between(db, room_id, first, last).await?)
+        }
+        _ => Default::default(),
+    };
     let events = rows
         .into_iter()
         .map(|row| {
             let seq = row.seq;
-            let frame = row.into_frame(room)?;
+            let frame = row.into_frame(room, files.remove(&seq).unwrap_or_default())?;
             Ok(Event {
                 seq: Some(seq),
                 frame: Event::encode(&frame),

@@ -7,7 +7,7 @@ use crate::{
     with_pool,
 };
 
-use crate::chat::wire::{LogRow, MessageRow, ReactionRow};
+use crate::chat::wire::{AttachedRow, LogRow, MessageRow, ReactionRow};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RoomRow {
@@ -282,14 +282,35 @@ pub async fn events_after(
     })
 }
 
+/// The live files of a room's messages `first..=last`, each message's in order.
+pub async fn files_between(
+    db: &Db,
+    room_id: i64,
+    first: i64,
+    last: i64,
+) -> Result<Vec<AttachedRow>, sqlx::Error> {
+    with_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT message_seq, id, name, size, content_type, width, height FROM files \
+             WHERE room_id = ? AND message_seq BETWEEN ? AND ? AND deleted_at IS NULL \
+             ORDER BY message_seq, position",
+        )
+        .bind(room_id)
+        .bind(first)
+        .bind(last)
+        .fetch_all(pool)
+        .await
+    })
+}
+
 /// The `limit` messages just before `before` (or the newest) as they now stand,
-/// oldest first, with their reactions.
+/// oldest first, with their reactions and files.
 pub async fn messages_before(
     db: &Db,
     room_id: i64,
     before: Option<i64>,
     limit: i64,
-) -> Result<(Vec<MessageRow>, Vec<ReactionRow>), sqlx::Error> {
+) -> Result<(Vec<MessageRow>, Vec<ReactionRow>, Vec<AttachedRow>), sqlx::Error> {
     let excerpt = app::protocol::EXCERPT_CHARS + 1;
     let select = select_in_order(db);
     let sql = format!(
@@ -311,8 +332,9 @@ pub async fn messages_before(
             .await
     })?;
     rows.reverse();
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Ok((rows, Vec::new()));
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.seq), rows.last().map(|r| r.seq))
+    else {
+        return Ok((rows, Vec::new(), Vec::new()));
     };
     let reactions: Vec<ReactionRow> = with_pool!(db, pool => {
         sqlx::query_as(
@@ -321,10 +343,11 @@ pub async fn messages_before(
              WHERE r.room_id = ? AND r.message_seq BETWEEN ? AND ?",
         )
         .bind(room_id)
-        .bind(first.seq)
-        .bind(last.seq)
+        .bind(first)
+        .bind(last)
         .fetch_all(pool)
         .await
     })?;
-    Ok((rows, reactions))
+    let files = files_between(db, room_id, first, last).await?;
+    Ok((rows, reactions, files))
 }

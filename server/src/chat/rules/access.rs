@@ -28,6 +28,12 @@ impl RoomKind {
         }
     }
 
+    /// Whether someone may read the room (its log, its files): anyone a public room,
+    /// members the others.
+    pub fn readable(self, member: bool) -> bool {
+        self == RoomKind::Public || member
+    }
+
     pub fn parse(kind: &str) -> RoomKind {
         match kind {
             "private" => RoomKind::Private,

@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use app::protocol::Change;
+use app::protocol::{Attachment, Change};
 use sqlx::QueryBuilder;
 
-use super::plan::{plan, Account, Decision, LockedRoom, Snapshot, Submission, Target};
+use super::plan::{plan, Account, Decision, LockedRoom, Snapshot, Submission, Target, Upload};
 use crate::chat::{rules::access, wire::EventKind};
 use crate::{
     db::{Db, Dialect},
@@ -63,6 +63,16 @@ pub async fn store_batch(
             }
         }
     }
+
+    // The uploads the posts attach.
+    let uploads: BTreeSet<&str> = batch
+        .iter()
+        .flat_map(|s| match &s.change {
+            Change::Post { files, .. } => files.as_slice(),
+            _ => &[],
+        })
+        .map(String::as_str)
+        .collect();
 
     // The accounts the batch names: whom membership changes are about, whom posts mention.
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -157,6 +167,26 @@ pub async fn store_batch(
             for (room_id, seq, emoji, user_id) in rows {
                 let emoji = String::from_utf8(emoji).unwrap_or_default();
                 snapshot.reactions.entry((room_id, seq)).or_default().insert((emoji, user_id));
+            }
+        }
+
+        // Uploads are claimed only in their own room, whose lock is held: two posts
+        // claiming one upload are serialised by it.
+        if !uploads.is_empty() {
+            let mut query = QueryBuilder::new(
+                "SELECT id, uploader_id, room_id, message_seq, name, size, content_type, width, height \
+                 FROM files WHERE deleted_at IS NULL AND id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in &uploads {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            type FileRow = (String, i64, i64, Option<i64>, String, i64, String, Option<i64>, Option<i64>);
+            let rows: Vec<FileRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for (id, uploader_id, room_id, message_seq, name, size, content_type, width, height) in rows {
+                let file = Attachment::stored(&id, &name, size, &content_type, width, height);
+                snapshot.uploads.insert(id, Upload { uploader_id, room_id, claimed: message_seq.is_some(), file });
             }
         }
 
@@ -273,7 +303,7 @@ pub async fn store_batch(
             .iter()
             .zip(&plan.decisions)
             .filter_map(|(s, d)| match (&s.change, d) {
-                (Change::Post { body, reply_to }, Decision::New { seq, room_mention, .. }) => {
+                (Change::Post { body, reply_to, .. }, Decision::New { seq, room_mention, .. }) => {
                     Some((s, *seq, body.as_str(), *reply_to, *room_mention))
                 }
                 _ => None,
@@ -332,6 +362,30 @@ pub async fn store_batch(
             sqlx::query(
                 "UPDATE messages SET body = NULL, edited_at = NULL, deleted_at = ? \
                  WHERE room_id = ? AND seq = ?",
+            )
+            .bind(now)
+            .bind(room_id)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, room_id, seq, position) in &plan.claims {
+            sqlx::query(
+                "UPDATE files SET message_seq = ?, position = ? \
+                 WHERE id = ? AND room_id = ? AND message_seq IS NULL",
+            )
+            .bind(seq)
+            .bind(position)
+            .bind(id)
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (room_id, seq) in &plan.deletes {
+            // Its files go with it: the collector erases them once this commits.
+            sqlx::query(
+                "UPDATE files SET deleted_at = ? \
+                 WHERE room_id = ? AND message_seq = ? AND deleted_at IS NULL",
             )
             .bind(now)
             .bind(room_id)

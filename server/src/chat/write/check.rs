@@ -3,6 +3,7 @@
 
 use app::{
     accounts::rules::normalize_username,
+    attachments::{is_file_id, MAX_FILES_PER_MESSAGE},
     protocol::{check_body, normalize_emoji, Change},
     rooms::rules::check_topic,
 };
@@ -21,10 +22,24 @@ pub fn check(change: Change) -> Result<Change, Refusal> {
         }
     };
     Ok(match change {
-        Change::Post { body, reply_to } => Change::Post {
-            body: check_body(&body).map_err(Refusal::invalid)?.to_string(),
-            reply_to: reply_to.map(seq).transpose()?,
-        },
+        Change::Post {
+            body,
+            reply_to,
+            files,
+        } => {
+            let files = check_files(files)?;
+            // A file may go without a caption.
+            let body = if !files.is_empty() && body.trim().is_empty() {
+                String::new()
+            } else {
+                check_body(&body).map_err(Refusal::invalid)?.to_string()
+            };
+            Change::Post {
+                body,
+                reply_to: reply_to.map(seq).transpose()?,
+                files,
+            }
+        }
         Change::Edit { target, body } => Change::Edit {
             target: seq(target)?,
             body: check_body(&body).map_err(Refusal::invalid)?.to_string(),
@@ -54,6 +69,24 @@ pub fn check(change: Change) -> Result<Change, Refusal> {
     })
 }
 
+/// Upload ids: well formed, each once, at most [`MAX_FILES_PER_MESSAGE`].
+fn check_files(files: Vec<String>) -> Result<Vec<String>, Refusal> {
+    if files.len() > MAX_FILES_PER_MESSAGE {
+        return Err(Refusal::invalid(format!(
+            "A message carries at most {MAX_FILES_PER_MESSAGE} files."
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in &files {
+        if !is_file_id(id) || !seen.insert(id.as_str()) {
+            return Err(Refusal::invalid(
+                "The files are named by their upload ids, each once.",
+            ));
+        }
+    }
+    Ok(files)
+}
+
 /// A username as an account is stored under; one the rules refuse names no account.
 fn account(name: &str) -> Result<String, Refusal> {
     let name = name.trim().trim_start_matches('@');
@@ -70,12 +103,28 @@ mod tests {
         assert_eq!(
             check(Change::Post {
                 body: "hi  \n".into(),
-                reply_to: Some(3)
+                reply_to: Some(3),
+                files: vec![],
             }),
             Ok(Change::Post {
                 body: "hi".into(),
-                reply_to: Some(3)
+                reply_to: Some(3),
+                files: vec![],
             })
+        );
+        let file = "0123456789abcdef0123456789abcdef".to_string();
+        assert_eq!(
+            check(Change::Post {
+                body: "  ".into(),
+                reply_to: None,
+                files: vec![file.clone()],
+            }),
+            Ok(Change::Post {
+                body: String::new(),
+                reply_to: None,
+                files: vec![file],
+            }),
+            "a file needs no caption"
         );
         assert_eq!(
             check(Change::React {
@@ -97,10 +146,29 @@ mod tests {
             Change::Post {
                 body: " ".into(),
                 reply_to: None,
+                files: vec![],
             },
             Change::Post {
                 body: "x".into(),
                 reply_to: Some(0),
+                files: vec![],
+            },
+            Change::Post {
+                body: "x".into(),
+                reply_to: None,
+                files: vec!["not-an-id".into()],
+            },
+            Change::Post {
+                body: "x".into(),
+                reply_to: None,
+                files: vec!["0123456789abcdef0123456789abcdef".into(); 2],
+            },
+            Change::Post {
+                body: "x".into(),
+                reply_to: None,
+                files: (0..11)
+                    .map(|i| format!("0123456789abcdef0123456789abcd{i:02}"))
+                    .collect(),
             },
             Change::Edit {
                 target: 1,

@@ -6,10 +6,10 @@
 //! commit. In cluster mode it also announces each committed batch to the other nodes;
 //! a batch that meets another node's in a lock conflict is tried again.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, Notify},
     time::Instant,
 };
 
@@ -74,9 +74,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task; it ends when every [`Writer`] handle is dropped.
-    pub fn start(db: Db, hub: Hub, announcer: Option<Announcer>) -> Writer {
+    /// `released` is rung after a commit that deleted messages: their files are now
+    /// the collector's to erase.
+    pub fn start(db: Db, hub: Hub, announcer: Option<Announcer>, released: Arc<Notify>) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, hub, announcer, rx));
+        tokio::spawn(run(db, hub, announcer, released, rx));
         Writer { tx }
     }
 
@@ -110,7 +112,13 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    db: Db,
+    hub: Hub,
+    announcer: Option<Announcer>,
+    released: Arc<Notify>,
+    mut rx: mpsc::Receiver<Request>,
+) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     let mut last_start = Instant::now() - PACE;
     let server_load = hub.server_load().clone();
@@ -132,7 +140,13 @@ async fn run(db: Db, hub: Hub, announcer: Option<Announcer>, mut rx: mpsc::Recei
                 last_start.into_std(),
             );
         }
+        let deletes = batch
+            .iter()
+            .any(|r| matches!(r.submission.change, Change::Delete { .. }));
         store_and_publish(&db, &hub, announcer.as_ref(), std::mem::take(&mut batch)).await;
+        if deletes {
+            released.notify_one();
+        }
     }
 }
 
@@ -188,9 +202,17 @@ async fn store_and_publish(db: &Db, hub: &Hub, announcer: Option<&Announcer>, ba
                     seq,
                     parent,
                     room_mention,
+                    files,
                 } = decision
                 {
-                    let event = new_event(submission, *seq, parent.clone(), *room_mention, now);
+                    let event = new_event(
+                        submission,
+                        *seq,
+                        parent.clone(),
+                        *room_mention,
+                        files.clone(),
+                        now,
+                    );
                     let ends = membership_ended(&event);
                     let frame = Event::encode(&event);
                     if announcer.is_some() {

@@ -56,6 +56,7 @@ impl Harness {
             let change = Change::Post {
                 body: format!("m{n}"),
                 reply_to: None,
+                files: vec![],
             };
             let queued = self
                 .chat

@@ -19,6 +19,7 @@ use sqlx::{Connection, Executor, MySqlConnection};
 use tokio::sync::watch;
 
 pub mod cut_proxy;
+pub mod moto;
 pub mod nginx;
 pub mod redis;
 pub mod tls;
@@ -275,6 +276,14 @@ fn spawn_server(args: &[&str], stdin: Stdio) -> Child {
         .env("BANTER_REGISTRATIONS_PER_ADDRESS", "1000000")
         .env("BANTER_REGISTRATIONS", "1000000")
         .env_remove("REDIS_URL")
+        // Each server keeps its files apart (a test that looks at them names its own
+        // directory with --uploads-dir); S3 tests talk to a private moto, which takes
+        // any credentials.
+        .env("BANTER_UPLOADS_DIR", temp_dir("banter_uploads"))
+        .env("AWS_ACCESS_KEY_ID", "banter-test")
+        .env("AWS_SECRET_ACCESS_KEY", "banter-test")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("BANTER_S3_BUCKET")
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

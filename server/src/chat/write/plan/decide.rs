@@ -5,7 +5,9 @@
 
 use std::collections::{hash_map::Entry, BTreeSet, HashMap};
 
-use app::protocol::{excerpt, Change, ErrorCode, ReplyPreview, Role, MAX_REACTIONS_PER_MESSAGE};
+use app::protocol::{
+    excerpt, Attachment, Change, ErrorCode, ReplyPreview, Role, MAX_REACTIONS_PER_MESSAGE,
+};
 
 use super::{Account, Decision, LockedRoom, Plan, Snapshot, Submission, Target};
 use crate::chat::{
@@ -19,6 +21,8 @@ pub struct State {
     pub reactions: HashMap<(i64, i64), BTreeSet<(String, i64)>>,
     pub members: HashMap<(i64, i64), Role>,
     pub archived: BTreeSet<i64>,
+    /// Uploads claimed by posts earlier in the batch.
+    pub claimed: BTreeSet<String>,
 }
 
 fn forbidden(why: &str) -> Refusal {
@@ -33,6 +37,7 @@ enum Effect {
     Event {
         parent: Option<ReplyPreview>,
         room_mention: bool,
+        files: Vec<Attachment>,
     },
     /// Nothing to store: the change is already so.
     Nothing,
@@ -42,6 +47,7 @@ fn event() -> Result<Effect, Refusal> {
     Ok(Effect::Event {
         parent: None,
         room_mention: false,
+        files: Vec::new(),
     })
 }
 
@@ -140,7 +146,9 @@ pub fn decide(
         return Decision::Refused(forbidden("This room is archived: it is read-only."));
     }
     let outcome = match &submission.change {
-        Change::Post { reply_to, .. } => post(&scene, state, *reply_to),
+        Change::Post {
+            reply_to, files, ..
+        } => post(&scene, state, *reply_to, files),
         Change::Edit { target, body } => edit(&scene, state, plan, *target, body),
         Change::Delete { target } => delete(&scene, state, plan, *target),
         Change::React { target, emoji, on } => react(&scene, state, *target, emoji, *on),
@@ -156,13 +164,20 @@ pub fn decide(
         Ok(Effect::Event {
             parent,
             room_mention,
+            files,
         }) => {
             let seq = next_seq(plan, room_id, room);
             record(&scene, state, plan, seq, room_mention);
+            for (position, file) in files.iter().enumerate() {
+                state.claimed.insert(file.id.clone());
+                plan.claims
+                    .push((file.id.clone(), room_id, seq, position as i64));
+            }
             Decision::New {
                 seq,
                 parent,
                 room_mention,
+                files,
             }
         }
         Ok(Effect::Nothing) => Decision::Repeat {
@@ -183,8 +198,34 @@ fn next_seq(plan: &mut Plan, room_id: i64, room: &LockedRoom) -> i64 {
     *last
 }
 
-/// A post, a reply to a live message, and whether it notifies the whole room.
-fn post(scene: &Scene, state: &State, reply_to: Option<i64>) -> Result<Effect, Refusal> {
+/// The uploads a post attaches: each the actor's own, made for this room, and not yet
+/// on a message (one refusal for every other case, as for an id that never existed).
+fn attach(scene: &Scene, state: &State, ids: &[String]) -> Result<Vec<Attachment>, Refusal> {
+    ids.iter()
+        .map(|id| match scene.snapshot.uploads.get(id) {
+            Some(upload)
+                if upload.uploader_id == scene.actor
+                    && upload.room_id == scene.room_id
+                    && !upload.claimed
+                    && !state.claimed.contains(id) =>
+            {
+                Ok(upload.file.clone())
+            }
+            _ => Err(Refusal::invalid(
+                "One of the files is gone or was sent already; attach it again.",
+            )),
+        })
+        .collect()
+}
+
+/// A post, a reply to a live message, its files, and whether it notifies the whole room.
+fn post(
+    scene: &Scene,
+    state: &State,
+    reply_to: Option<i64>,
+    files: &[String],
+) -> Result<Effect, Refusal> {
+    let files = attach(scene, state, files)?;
     let parent = match reply_to {
         Some(parent) => {
             let target = scene.live(&state.targets, parent)?;
@@ -199,6 +240,7 @@ fn post(scene: &Scene, state: &State, reply_to: Option<i64>) -> Result<Effect, R
     Ok(Effect::Event {
         parent,
         room_mention: room_word && (scene.manages() || !scene.room.mention_room_moderators),
+        files,
     })
 }
 

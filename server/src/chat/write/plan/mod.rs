@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use app::{
     mentions,
-    protocol::{Change, ReplyPreview, Role},
+    protocol::{Attachment, Change, ReplyPreview, Role},
 };
 
 use crate::chat::{refusal::Refusal, rules::access::RoomKind};
@@ -65,6 +65,16 @@ pub struct Target {
     pub body: Option<String>,
 }
 
+/// An upload a post of the batch names, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub uploader_id: i64,
+    pub room_id: i64,
+    /// A message has it already.
+    pub claimed: bool,
+    pub file: Attachment,
+}
+
 /// An account a batch names (a member changed, someone mentioned).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -88,6 +98,8 @@ pub struct Snapshot {
     /// The memberships of the actors and the accounts named, by `(room_id, user_id)`:
     /// `Member` or `Moderator` (ownership comes from the room).
     pub members: HashMap<(i64, i64), Role>,
+    /// The live uploads the batch's posts name, by id.
+    pub uploads: HashMap<String, Upload>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -120,6 +132,8 @@ pub enum Decision {
         seq: i64,
         parent: Option<ReplyPreview>,
         room_mention: bool,
+        /// A post's files, in order.
+        files: Vec<Attachment>,
     },
     /// A retry of an event stored before (or earlier in this batch), or a change that
     /// is already so (joining a room one is in): nothing new, `seq` is where it stands.
@@ -154,6 +168,8 @@ pub struct Plan {
     pub mentions: Vec<(i64, i64, i64)>,
     /// `(room_id, seq, author_id)` of every post that notifies all members.
     pub room_mentions: Vec<(i64, i64, i64)>,
+    /// `(file id, room_id, seq, position)` of every upload a post claims.
+    pub claims: Vec<(String, i64, i64, i64)>,
 }
 
 pub fn plan(batch: &[Submission], snapshot: &Snapshot) -> Plan {
@@ -163,6 +179,7 @@ pub fn plan(batch: &[Submission], snapshot: &Snapshot) -> Plan {
         reactions: snapshot.reactions.clone(),
         members: snapshot.members.clone(),
         archived: BTreeSet::new(),
+        claimed: BTreeSet::new(),
     };
     let mut first_of_key: HashMap<(i64, &str), usize> = HashMap::new();
 

@@ -1,7 +1,7 @@
 //! The rules of `plan`, one change kind at a time and in batches.
 
 use super::*;
-use app::protocol::ErrorCode;
+use app::protocol::{Attachment, ErrorCode};
 
 const ROOM: i64 = 7;
 const ALICE: i64 = 1;
@@ -22,6 +22,7 @@ fn post(body: &str) -> Change {
     Change::Post {
         body: body.into(),
         reply_to: None,
+        files: vec![],
     }
 }
 
@@ -139,6 +140,7 @@ fn a_retry_in_the_same_batch_or_of_a_stored_event_repeats_the_original() {
             seq: 11,
             parent: None,
             room_mention: false,
+            files: vec![],
         }
     );
     assert_eq!(
@@ -162,6 +164,7 @@ fn a_retry_in_the_same_batch_or_of_a_stored_event_repeats_the_original() {
             seq: 12,
             parent: None,
             room_mention: false,
+            files: vec![],
         }
     );
 }
@@ -175,6 +178,7 @@ fn replies_need_a_live_parent_and_carry_its_preview() {
             Change::Post {
                 body: "yes".into(),
                 reply_to: Some(10),
+                files: vec![],
             },
         ),
         submit(ALICE, "d", Change::Delete { target: 10 }),
@@ -184,6 +188,7 @@ fn replies_need_a_live_parent_and_carry_its_preview() {
             Change::Post {
                 body: "too late".into(),
                 reply_to: Some(10),
+                files: vec![],
             },
         ),
         submit(
@@ -192,6 +197,7 @@ fn replies_need_a_live_parent_and_carry_its_preview() {
             Change::Post {
                 body: "nothing there".into(),
                 reply_to: Some(50),
+                files: vec![],
             },
         ),
     ];
@@ -205,6 +211,7 @@ fn replies_need_a_live_parent_and_carry_its_preview() {
                 excerpt: Some("hello".into())
             }),
             room_mention: false,
+            files: vec![],
         }
     );
     assert_eq!(code(&plan.decisions[2]), Some(ErrorCode::UnknownMessage));
@@ -561,4 +568,72 @@ fn a_conversation_has_no_managers_and_cannot_be_left() {
     for decision in &plan.decisions[..3] {
         assert_eq!(code(decision), Some(ErrorCode::Forbidden));
     }
+}
+
+fn upload(id: &str, uploader_id: i64, room_id: i64, claimed: bool) -> (String, Upload) {
+    let upload = Upload {
+        uploader_id,
+        room_id,
+        claimed,
+        file: Attachment {
+            id: id.into(),
+            name: "plan.pdf".into(),
+            size: 10,
+            content_type: "application/pdf".into(),
+            width: None,
+            height: None,
+        },
+    };
+    (id.to_string(), upload)
+}
+
+fn post_files(files: &[&str]) -> Change {
+    Change::Post {
+        body: String::new(),
+        reply_to: None,
+        files: files.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_post_claims_only_its_authors_unsent_uploads_in_its_room() {
+    let mut snapshot = snapshot();
+    snapshot.uploads.extend([
+        upload("mine", ALICE, ROOM, false),
+        upload("also", ALICE, ROOM, false),
+        upload("bobs", BOB, ROOM, false),
+        upload("elsewhere", ALICE, ROOM + 1, false),
+        upload("sent", ALICE, ROOM, true),
+    ]);
+    let batch = [
+        submit(ALICE, "a", post_files(&["mine", "also"])),
+        // The same upload again in the same batch, under another id.
+        submit(ALICE, "b", post_files(&["mine"])),
+        submit(ALICE, "c", post_files(&["bobs"])),
+        submit(ALICE, "d", post_files(&["elsewhere"])),
+        submit(ALICE, "e", post_files(&["sent"])),
+        submit(ALICE, "f", post_files(&["never-uploaded"])),
+        // A retry of the first: its files are not claimed again.
+        submit(ALICE, "a", post_files(&["mine", "also"])),
+    ];
+    let planned = plan(&batch, &snapshot);
+    assert_eq!(
+        planned.claims,
+        vec![
+            ("mine".to_string(), ROOM, 11, 0),
+            ("also".to_string(), ROOM, 11, 1),
+        ]
+    );
+    assert!(matches!(&planned.decisions[0], Decision::New { files, .. } if files.len() == 2));
+    for refused in &planned.decisions[1..6] {
+        assert_eq!(
+            code(refused),
+            Some(ErrorCode::InvalidMessage),
+            "{refused:?}"
+        );
+    }
+    assert!(matches!(
+        planned.decisions[6],
+        Decision::Repeat { seq: 11, .. }
+    ));
 }
