@@ -8,11 +8,16 @@
 #   scripts/bench.sh fanout      [--db sqlite|mysql] [--nodes N [--redis-outage AT,FOR]]
 #                                [loadtest fanout flags]
 #   scripts/bench.sh connections [--db sqlite|mysql] [loadtest connections flags]
+#   scripts/bench.sh uploads     [--db sqlite|mysql] [--storage disk|s3] [loadtest uploads flags]
 #
 # e.g. scripts/bench.sh fanout --members 100 --rate 200,1000,2000,4000 --seconds 30
 #      scripts/bench.sh ingest --db mysql --senders 40 --rooms 8 --window 32
 #      scripts/bench.sh connections --count 19000 --rate 2000 --procs 4
 #      scripts/bench.sh fanout --db mysql --nodes 2 --rate 1000,4000 --seconds 30
+#      scripts/bench.sh uploads --storage s3 --count 200 --size 1000000
+#
+# --storage s3 keeps the files in a private moto S3 server (PyPI's moto[server]) on
+# loopback instead of the default uploads directory.
 #
 # --nodes N (fanout, MariaDB only) runs a cluster: N server processes, all pinned to
 # the one server CPU, sharing the database and a private redis-server; members and
@@ -28,11 +33,12 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 source scripts/local-server.sh
 
-scenario=${1:?usage: scripts/bench.sh ingest|fanout|connections [--db sqlite|mysql] [flags]}
+scenario=${1:?usage: scripts/bench.sh ingest|fanout|connections|uploads [--db sqlite|mysql] [flags]}
 shift
-db=sqlite nodes=1 outage= server_cpu=
-while [[ "${1:-}" =~ ^--(db|nodes|redis-outage|server-cpu)$ ]]; do
+db=sqlite nodes=1 outage= server_cpu= storage=disk
+while [[ "${1:-}" =~ ^--(db|nodes|redis-outage|server-cpu|storage)$ ]]; do
   case $1 in
+    --storage) storage=${2:?--storage takes disk or s3} ;;
     --db) db=${2:?--db takes sqlite or mysql} ;;
     --nodes) nodes=${2:?--nodes takes a count} ;;
     --redis-outage) outage=${2:?--redis-outage takes AT,FOR seconds} ;;
@@ -72,7 +78,7 @@ case $db in
   *) echo "--db is sqlite or mysql" >&2; exit 2 ;;
 esac
 
-pids=() urls=() redis_port= outage_pid=
+pids=() urls=() redis_port= outage_pid= moto_pid=
 start_redis() {
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >>"$work/redis.log" 2>&1 &
   echo $! >"$work/redis.pid"
@@ -81,6 +87,7 @@ start_redis() {
 quota_group=/sys/fs/cgroup/cpu/banter-bench-$$
 cleanup() {
   [[ -n $outage_pid ]] && kill "$outage_pid" 2>/dev/null
+  [[ -n $moto_pid ]] && kill "$moto_pid" 2>/dev/null
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null
   [[ $db == mysql ]] && mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $database"
@@ -88,6 +95,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+files=(--uploads-dir "$work/uploads")
+if [[ $storage == s3 ]]; then
+  moto_port=$(free_port)
+  python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+  moto_pid=$!
+  for _ in $(seq 1 300); do curl -fs -X PUT "http://127.0.0.1:$moto_port/bench" >/dev/null 2>&1 && break; sleep 0.1; done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+  files=(--s3-bucket bench --s3-endpoint "http://127.0.0.1:$moto_port")
+fi
 
 # Idle connections need a file descriptor each; take all the hard limit allows.
 ulimit -n "$(ulimit -Hn)"
@@ -106,7 +122,7 @@ for ((n = 0; n < nodes; n++)); do
   name=()
   ((nodes > 1)) && name=(--node-name "bench-$n")
   "${pin_server[@]}" "$server_bin" --addr "127.0.0.1:$port" --database-url "$database_url" \
-    "${load_generator_flags[@]}" --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
+    "${load_generator_flags[@]}" "${files[@]}" --log warn "${cluster[@]}" "${name[@]}" >"$work/server$n.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")
   await_server "http://127.0.0.1:$port" "${pids[-1]}" "$work/server$n.log"
@@ -121,7 +137,7 @@ if [[ -n $server_cpu ]]; then
   done
 fi
 
-echo "bench: $(date -u +%FT%TZ), $cores cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $db," \
+echo "bench: $(date -u +%FT%TZ), $cores cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $db, files on $storage," \
   "$nodes server process(es) pinned to ${pin_server[*]:-nothing}${server_cpu:+ capped at $server_cpu % of it}," \
   "generator to ${pin_load[*]:-nothing}"
 if [[ -n $outage ]]; then

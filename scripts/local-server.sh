@@ -28,4 +28,5 @@ load_generator_flags=(
   --send-rate 1000000 --send-burst 1000000
   --max-connections-per-user 1000000 --max-connections-per-address 1000000
   --registrations-per-address 1000000 --registrations 1000000
+  --uploads-per-minute 1000000 --upload-quota-mb 1000000 --concurrent-uploads 1024
 )

@@ -50,15 +50,20 @@ async function transfer(page: Page, name: string, type: string, bytes: Buffer) {
   );
 }
 
-/** Holds every upload the page sends until the returned function is called. */
-async function holdUploads(page: Page): Promise<() => void> {
+/** The page's uploads (`POST /api/files?…`), for routing them. */
+const isUpload = (url: URL) => url.pathname === '/api/files';
+
+/** Holds every upload the page sends until `release` is called; `stop` ends the hold. */
+async function holdUploads(page: Page) {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
-  await page.route('**/api/files?**', async (route) => {
+  const handler = async (route: import('@playwright/test').Route) => {
     await held;
-    await route.continue();
-  });
-  return release;
+    // A request the page cancelled meanwhile is handled already.
+    await route.continue().catch(() => {});
+  };
+  await page.route(isUpload, handler);
+  return { release, stop: () => page.unroute(isUpload, handler) };
 }
 
 test('an image dropped and one pasted reach the other person live, open in the viewer, and download', async ({ browser, request, baseURL }) => {
@@ -69,10 +74,9 @@ test('an image dropped and one pasted reach the other person live, open in the v
   const alice = await personIn(browser, base, 'alice', room);
   const errors = watchForErrors(alice.page);
   const bob = await personIn(browser, base, 'bob', room);
-  await bob.page.getByRole('button', { name: 'Join room' }).click().catch(() => {});
 
   // Dropped on the room: it uploads with its progress shown, and the message waits.
-  const release = await holdUploads(alice.page);
+  const hold = await holdUploads(alice.page);
   const dropped = await transfer(alice.page, 'chart.png', 'image/png', png(900, 450));
   await alice.page.dispatchEvent('section.room', 'dragover', { dataTransfer: dropped });
   await alice.page.dispatchEvent('section.room', 'drop', { dataTransfer: dropped });
@@ -80,9 +84,9 @@ test('an image dropped and one pasted reach the other person live, open in the v
   await expect(uploads.getByText('chart.png')).toBeVisible();
   await expect(uploads.getByRole('progressbar', { name: 'Upload of chart.png' })).toBeVisible();
   await expect(alice.page.getByRole('button', { name: 'Uploading…' })).toBeDisabled();
-  release();
+  hold.release();
   await expect(uploads.getByRole('button', { name: 'Remove chart.png' })).toBeVisible();
-  await alice.page.unroute('**/api/files?**');
+  await hold.stop();
 
   // Pasted into the composer, too.
   const pasted = await transfer(alice.page, 'screenshot.png', 'image/png', png(300, 200));
@@ -131,7 +135,7 @@ test('an image dropped and one pasted reach the other person live, open in the v
   expect(saved.suggestedFilename()).toBe('minutes.txt');
 
   // The room's Files view lists them, newest first.
-  await bob.page.getByRole('link', { name: 'Files' }).click();
+  await bob.page.getByRole('link', { name: 'Files', exact: true }).click();
   await expect(bob.page.getByRole('heading', { name: `Files in #${room}` })).toBeVisible();
   const names = await bob.page.locator('.file-list .file-name').allTextContents();
   expect(names).toEqual(['minutes.txt', 'screenshot.png', 'chart.png']);
@@ -142,24 +146,27 @@ test('an image dropped and one pasted reach the other person live, open in the v
 
 test('an upload can be cancelled, and a refused one says why', async ({ browser, baseURL }) => {
   const alice = await personIn(browser, baseURL!, 'cancel', 'general');
-  const release = await holdUploads(alice.page);
+  const hold = await holdUploads(alice.page);
   const dropped = await transfer(alice.page, 'slow.bin', 'application/octet-stream', Buffer.alloc(1000, 1));
   await alice.page.dispatchEvent('section.room', 'drop', { dataTransfer: dropped });
   const uploads = alice.page.getByRole('list', { name: 'Files to send' });
+  // Cancelling stops the transfer itself, not only its line.
+  const aborted = alice.page.waitForEvent('requestfailed', (request) => isUpload(new URL(request.url())));
   await uploads.getByRole('button', { name: 'Cancel slow.bin' }).click();
+  await aborted;
   await expect(uploads).toHaveCount(0);
   await expect(alice.page.getByRole('button', { name: 'Send' })).toBeEnabled();
-  release();
-  await alice.page.unroute('**/api/files?**');
+  hold.release();
+  await hold.stop();
 
-  // A room one may not upload to answers in words, and the file can be retried.
-  await alice.page.route('**/api/files?**', (route) =>
-    route.fulfill({ status: 413, contentType: 'application/json', body: '{"error":"too_large","message":"That file is too big: the most is 50 MB."}' }),
-  );
+  // A refusal says why, in the server's words, and the file can be retried.
+  const refuse = (route: import('@playwright/test').Route) =>
+    route.fulfill({ status: 413, contentType: 'application/json', body: '{"error":"too_large","message":"That file is too big: the most is 50 MB."}' });
+  await alice.page.route(isUpload, refuse);
   const big = await transfer(alice.page, 'big.bin', 'application/octet-stream', Buffer.alloc(100, 2));
   await alice.page.dispatchEvent('section.room', 'drop', { dataTransfer: big });
   await expect(uploads.getByRole('alert')).toHaveText('That file is too big: the most is 50 MB.');
-  await alice.page.unroute('**/api/files?**');
+  await alice.page.unroute(isUpload, refuse);
   await uploads.getByRole('button', { name: 'Retry big.bin' }).click();
   await expect(uploads.getByRole('button', { name: 'Remove big.bin' })).toBeVisible();
   await alice.context.close();

@@ -21,6 +21,7 @@ mod ingest;
 mod procstat;
 mod report;
 mod search;
+mod uploads;
 
 #[derive(Parser)]
 #[command(about = "Load generator for a running Banter server")]
@@ -103,6 +104,26 @@ enum Scenario {
         queries: Vec<String>,
         #[arg(long, default_value_t = 50)]
         rounds: usize,
+    },
+    /// Files: one big upload streamed (the server's RSS growth during it), many files
+    /// of one size (files and MB per second), then photos (server CPU per image).
+    Uploads {
+        /// MB of the streamed file; 0 skips it.
+        #[arg(long, default_value_t = 50)]
+        big_mb: u64,
+        /// Bytes of each of the many files.
+        #[arg(long, default_value_t = 1_000_000)]
+        size: usize,
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Uploads in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Photos (3000×2000 PNG) uploaded one at a time; 0 skips them.
+        #[arg(long, default_value_t = 10)]
+        images: usize,
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// One process's share of `connections` (started by it; talks over stdin/stdout).
     #[command(hide = true)]
@@ -192,6 +213,24 @@ async fn main() {
                 rounds: rounds.max(1),
             };
             search::run(url, args).await
+        }
+        Scenario::Uploads {
+            big_mb,
+            size,
+            count,
+            concurrency,
+            images,
+            server_pid,
+        } => {
+            let args = uploads::Args {
+                big_mb,
+                size,
+                count,
+                concurrency,
+                images,
+                server_pid,
+            };
+            uploads::run(url, args).await
         }
         Scenario::ConnectionsWorker {
             count,

@@ -88,6 +88,22 @@ pub fn Viewer() -> impl IntoView {
         }
     };
     let close = move || ctx.view.viewing.set(None);
+    // The keys work wherever the focus is while the viewer is open (it is modal).
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ctx.view.viewing.get_untracked().is_none() {
+            return;
+        }
+        match ev.key().as_str() {
+            "Escape" => {
+                ev.prevent_default();
+                close();
+            }
+            "ArrowLeft" => go(-1),
+            "ArrowRight" => go(1),
+            _ => {}
+        }
+    });
+    on_cleanup(move || keys.remove());
     let dialog = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |_| {
         if ctx.view.viewing.get().is_some() {
@@ -110,15 +126,6 @@ pub fn Viewer() -> impl IntoView {
                 aria-label=format!("Image {}", file.name)
                 tabindex="-1"
                 node_ref=dialog
-                on:keydown=move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
-                    "Escape" => {
-                        ev.prevent_default();
-                        close();
-                    }
-                    "ArrowLeft" => go(-1),
-                    "ArrowRight" => go(1),
-                    _ => {}
-                }
                 on:click=move |_| close()
             >
                 <figure on:click=|ev| ev.stop_propagation()>

@@ -10,6 +10,7 @@ use std::{
 
 use crate::common::{
     eventually,
+    moto::Moto,
     nginx::Nginx,
     redis::RedisServer,
     with_test_db,
@@ -405,6 +406,70 @@ async fn one_client_id_through_two_nodes_is_one_message(db: String) {
     assert_eq!(page.last_seq, start + 25, "nothing else stored");
 }
 
+/// Files in cluster mode: uploaded and posted through one node, delivered and served by
+/// the other, and erased by whichever collects once the message is deleted, all
+/// through the shared bucket.
+async fn any_node_serves_any_file(db: String) {
+    let redis = RedisServer::start();
+    let moto = Moto::start().await;
+    let flags = moto.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let nodes = nodes(&db, &redis, 2, &flags);
+    redis.wait_for_subscribers(NOTICES, 2);
+    let alice = token_for(&nodes[0], "alice").await;
+    let bob = token_for(&nodes[1], "bob").await;
+    let mut watcher = Client::connect(&nodes[1], &bob).await;
+    watcher.join(ROOM, None).await;
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let uploaded = reqwest::Client::new()
+        .post(nodes[0].url("/api/files"))
+        .query(&[("room", ROOM), ("name", "shared.bin")])
+        .bearer_auth(&alice)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), reqwest::StatusCode::CREATED);
+    let file: Value = uploaded.json().await.unwrap();
+    let id = file["id"].as_str().unwrap().to_string();
+    let mut author = Client::connect(&nodes[0], &alice).await;
+    let ack = author
+        .change(json!({"type": "send", "room": ROOM, "client_id": "shared", "body": "from node 0", "files": [id]}))
+        .await;
+    let seq = ack["seq"].as_i64().unwrap();
+    let live = watcher
+        .frame_until(|f| matches!(f, ServerFrame::Message(m) if m.seq == seq))
+        .await;
+    let ServerFrame::Message(live) = live else {
+        unreachable!()
+    };
+    assert_eq!(
+        live.files[0].id, id,
+        "node 1 delivers the file with the message"
+    );
+    let served = reqwest::Client::new()
+        .get(nodes[1].url(&live.files[0].url()))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        served.bytes().await.unwrap().to_vec(),
+        bytes,
+        "node 1 serves node 0's upload"
+    );
+    author
+        .change(json!({"type": "delete", "room": ROOM, "target": seq, "client_id": "unshare"}))
+        .await;
+    eventually(
+        PATIENCE,
+        "the deleted message's file to be erased",
+        || async { !moto.holds(&id).await },
+    )
+    .await;
+}
+
 /// Every node writing to the same rooms in overlapping batches (each batch locks
 /// several rooms): no user ever sees an error, and every room's log is gap-free.
 async fn overlapping_batches_from_every_node(db: String) {
@@ -693,4 +758,5 @@ on_mariadb!(
     overlapping_batches_from_every_node,
     lock_conflicts_are_recognised,
     two_nodes_behind_nginx,
+    any_node_serves_any_file,
 );
