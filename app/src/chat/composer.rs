@@ -28,74 +28,54 @@ pub fn attach(ctx: RoomContext, files: &web_sys::FileList) {
     }
 }
 
+/// A button of a file of the composer: `label` and the file's `name` for its purpose.
+fn chip_button(label: &'static str, name: &str, act: impl Fn() + 'static) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class="link-button"
+            aria-label=format!("{label} {name}")
+            on:click=move |_| act()
+        >
+            {label}
+        </button>
+    }
+}
+
 /// One file of the composer: its progress, and what can be done with it.
 fn upload_chip(ctx: RoomContext, upload: Upload) -> impl IntoView {
     let key = upload.key;
     let list = ctx.view.uploads;
+    let name = upload.name.as_str();
+    // What the buttons do: only the browser has transfers to touch.
+    let cancel = move || {
+        #[cfg(feature = "hydrate")]
+        super::uploads::cancel(key, list);
+    };
+    let discard = move || {
+        #[cfg(feature = "hydrate")]
+        super::uploads::discard(key, list);
+    };
+    let retry = move || {
+        #[cfg(feature = "hydrate")]
+        super::uploads::retry(&ctx.name(), key, list);
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (key, list);
     let (status, actions) = match upload.state.clone() {
         UploadState::Sending => (
             format!("{}%", upload.percent()),
-            view! {
-                <button
-                    type="button"
-                    class="link-button"
-                    aria-label=format!("Cancel {}", upload.name)
-                    on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        super::uploads::cancel(key, list);
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = (key, list);
-                    }
-                >
-                    "Cancel"
-                </button>
-            }
-            .into_any(),
+            chip_button("Cancel", name, cancel).into_any(),
         ),
         UploadState::Stored(_) => (
             human_size(upload.size),
-            view! {
-                <button
-                    type="button"
-                    class="link-button"
-                    aria-label=format!("Remove {}", upload.name)
-                    on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        super::uploads::discard(key, list);
-                        #[cfg(not(feature = "hydrate"))]
-                        let _ = (key, list);
-                    }
-                >
-                    "Remove"
-                </button>
-            }
-            .into_any(),
+            chip_button("Remove", name, discard).into_any(),
         ),
         UploadState::Failed(why) => (
             why,
             view! {
-                <button
-                    type="button"
-                    class="link-button"
-                    aria-label=format!("Retry {}", upload.name)
-                    on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        super::uploads::retry(&ctx.name(), key, list);
-                    }
-                >
-                    "Retry"
-                </button>
-                <button
-                    type="button"
-                    class="link-button"
-                    aria-label=format!("Remove {}", upload.name)
-                    on:click=move |_| {
-                        #[cfg(feature = "hydrate")]
-                        super::uploads::cancel(key, list);
-                    }
-                >
-                    "Remove"
-                </button>
+                {chip_button("Retry", name, retry)}
+                {chip_button("Remove", name, cancel)}
             }
             .into_any(),
         ),
@@ -104,8 +84,14 @@ fn upload_chip(ctx: RoomContext, upload: Upload) -> impl IntoView {
     view! {
         <li class="upload" class:failed=failed>
             <span class="upload-name">{upload.name.clone()}</span>
-            <progress max="100" value=upload.percent() aria-label=format!("Upload of {}", upload.name)></progress>
-            <span class="upload-status" role=if failed { "alert" } else { "status" }>{status}</span>
+            <progress
+                max="100"
+                value=upload.percent()
+                aria-label=format!("Upload of {}", upload.name)
+            ></progress>
+            <span class="upload-status" role=if failed { "alert" } else { "status" }>
+                {status}
+            </span>
             {actions}
         </li>
     }

@@ -46,6 +46,7 @@ pub use feed::{CatchUpFailed, Delivery, RoomFeed};
 pub use refusal::Refusal;
 pub use room::RoomRef;
 pub use rules::access::RoomKind;
+pub use wire::FileColumns;
 pub use write::Queued;
 
 use fanout::Hub;

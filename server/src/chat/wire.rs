@@ -134,16 +134,36 @@ pub struct MessageRow {
     pub parent_body: Option<String>,
 }
 
-/// A file on a message, as `files` stores it.
+/// The columns of `files` that a message shows of each of its files.
 #[derive(Clone, Debug, sqlx::FromRow)]
-pub struct AttachedRow {
-    pub message_seq: i64,
+pub struct FileColumns {
     pub id: String,
     pub name: String,
     pub size: i64,
     pub content_type: String,
     pub width: Option<i64>,
     pub height: Option<i64>,
+}
+
+impl FileColumns {
+    pub fn attachment(&self) -> Attachment {
+        Attachment::stored(
+            &self.id,
+            &self.name,
+            self.size,
+            &self.content_type,
+            self.width,
+            self.height,
+        )
+    }
+}
+
+/// A file on a message.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AttachedRow {
+    pub message_seq: i64,
+    #[sqlx(flatten)]
+    pub file: FileColumns,
 }
 
 /// The files of a run of messages by seq, each message's in order.
@@ -153,14 +173,7 @@ pub fn files_by_message(rows: Vec<AttachedRow>) -> BTreeMap<i64, Vec<Attachment>
         by_message
             .entry(row.message_seq)
             .or_default()
-            .push(Attachment::stored(
-                &row.id,
-                &row.name,
-                row.size,
-                &row.content_type,
-                row.width,
-                row.height,
-            ));
+            .push(row.file.attachment());
     }
     by_message
 }

@@ -55,6 +55,13 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<User
     Ok(state.accounts.session(&token).await?.map(|(user, _)| user))
 }
 
+/// The caller, who must be logged in.
+async fn logged_in(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
+    caller(state, headers)
+        .await?
+        .ok_or_else(ApiError::login_required)
+}
+
 #[derive(Deserialize)]
 pub struct UploadTo {
     room: String,
@@ -69,9 +76,8 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return error_response(ApiError::login_required()),
+    let user = match logged_in(&state, &headers).await {
+        Ok(user) => user,
         Err(error) => return error_response(error),
     };
     let length = headers
@@ -98,9 +104,8 @@ pub async fn discard(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return error_response(ApiError::login_required()),
+    let user = match logged_in(&state, &headers).await {
+        Ok(user) => user,
         Err(error) => return error_response(error),
     };
     match state.files.discard(&user, &id).await {
@@ -147,12 +152,13 @@ async fn serve(state: &AppState, id: &str, headers: &HeaderMap, thumb: bool) -> 
         return refused();
     };
     let row = readable.row;
-    let inline = row.width.is_some() && Raster::of(&row.content_type).is_some();
+    let file = &row.file;
+    let inline = file.width.is_some() && Raster::of(&file.content_type).is_some();
     let (key, content_type) = match (thumb, row.thumb_type.as_deref()) {
-        (false, _) => (row.id.clone(), row.content_type.as_str()),
-        (true, Some(kind)) => (thumb_key(&row.id), kind),
+        (false, _) => (file.id.clone(), file.content_type.as_str()),
+        (true, Some(kind)) => (thumb_key(&file.id), kind),
         // A small image is its own thumbnail; other files have none.
-        (true, None) if inline => (row.id.clone(), row.content_type.as_str()),
+        (true, None) if inline => (file.id.clone(), file.content_type.as_str()),
         (true, None) => return refused(),
     };
     let etag = format!(
@@ -167,8 +173,8 @@ async fn serve(state: &AppState, id: &str, headers: &HeaderMap, thumb: bool) -> 
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let size = if key == row.id {
-        u64::try_from(row.size).unwrap_or_default()
+    let size = if key == file.id {
+        u64::try_from(file.size).unwrap_or_default()
     } else {
         match state.files.blobs().get(&key, None).await {
             Ok(blob) => blob.size,
@@ -196,7 +202,7 @@ async fn serve(state: &AppState, id: &str, headers: &HeaderMap, thumb: bool) -> 
         Ok(blob) => blob,
         Err(error) => return storage_failed(error),
     };
-    let disposition = disposition(if inline { "inline" } else { "attachment" }, &row.name);
+    let disposition = disposition(if inline { "inline" } else { "attachment" }, &file.name);
     // Only the raster images are given their type; everything else is bytes to save.
     let served_type = if inline {
         content_type

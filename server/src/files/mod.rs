@@ -272,14 +272,7 @@ impl FileService for Files {
         let files = listed
             .into_iter()
             .map(|f| RoomFile {
-                file: Attachment::stored(
-                    &f.id,
-                    &f.name,
-                    f.size,
-                    &f.content_type,
-                    f.width,
-                    f.height,
-                ),
+                file: f.file.attachment(),
                 uploader: f.uploader,
                 uploaded_at: rfc3339_ms(f.created_at),
                 seq: f.message_seq,

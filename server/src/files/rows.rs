@@ -2,9 +2,7 @@
 //! marking a deleted message's files is the writer's (chat/write/batch.rs), in the
 //! transaction that stores the post or the deletion.
 
-use app::attachments::Attachment;
-
-use crate::{db::Db, with_pool};
+use crate::{chat::FileColumns, db::Db, with_pool};
 
 /// A new upload's row.
 pub struct NewFile<'a> {
@@ -23,44 +21,22 @@ pub struct NewFile<'a> {
 /// A stored file with what deciding who may read it needs.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct FileRow {
-    pub id: String,
+    #[sqlx(flatten)]
+    pub file: FileColumns,
     pub uploader_id: i64,
-    pub room_id: i64,
     pub message_seq: Option<i64>,
-    pub name: String,
-    pub size: i64,
     pub sha256: Vec<u8>,
-    pub content_type: String,
-    pub width: Option<i64>,
-    pub height: Option<i64>,
     pub thumb_type: Option<String>,
     pub room_kind: String,
     /// Whether the reader is a member of the file's room (0/1).
     pub member: i64,
 }
 
-impl FileRow {
-    pub fn attachment(&self) -> Attachment {
-        Attachment::stored(
-            &self.id,
-            &self.name,
-            self.size,
-            &self.content_type,
-            self.width,
-            self.height,
-        )
-    }
-}
-
 /// A room's file as the Files view lists it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ListedFile {
-    pub id: String,
-    pub name: String,
-    pub size: i64,
-    pub content_type: String,
-    pub width: Option<i64>,
-    pub height: Option<i64>,
+    #[sqlx(flatten)]
+    pub file: FileColumns,
     pub message_seq: i64,
     pub position: i64,
     pub uploader: String,

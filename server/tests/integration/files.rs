@@ -697,6 +697,26 @@ async fn photos_lose_exif_and_stand_upright(url: String) {
     assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
 }
 
+/// Posts the composer's plain form as a browser without JavaScript would; the redirect
+/// it answers with.
+async fn post_form(server: &TestServer, token: &str, form: reqwest::multipart::Form) -> String {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.url("/api/post_form"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The form without JavaScript: message and file in one multipart post.
 async fn the_plain_form_posts_a_file(url: String) {
     let server = TestServer::start(&url);
@@ -709,18 +729,7 @@ async fn the_plain_form_posts_a_file(url: String) {
             "files",
             reqwest::multipart::Part::bytes(b"plain notes".to_vec()).file_name("notes.txt"),
         );
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(server.url("/api/post_form"))
-        .bearer_auth(&alice)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(response.headers()[header::LOCATION], "/r/general");
+    assert_eq!(post_form(&server, &alice, form).await, "/r/general");
     let history: Value = api(&server, &alice, "history", &[("room", "general")]).await;
     let last = history["messages"]
         .as_array()
@@ -736,20 +745,7 @@ async fn the_plain_form_posts_a_file(url: String) {
         .text("room", "general")
         .text("client_id", "form-2")
         .text("body", "   ");
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(server.url("/api/post_form"))
-        .bearer_auth(&alice)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let location = post_form(&server, &alice, form).await;
     assert!(location.starts_with("/r/general?post_error="), "{location}");
 }
 
