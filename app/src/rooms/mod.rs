@@ -75,14 +75,20 @@ pub async fn post_message(
     client_id: String,
     body: String,
     #[server(default)] reply_to: Option<i64>,
-    // Upload ids (`POST /api/files`), repeated: `files=…&files=…`.
-    #[server(default)] files: Option<Vec<String>>,
+    // Upload ids (`POST /api/files`), comma-separated.
+    #[server(default)] files: Option<String>,
 ) -> Result<Receipt, ApiError> {
     let (services, user) = crate::services::require_user().await?;
     let change = crate::protocol::Change::Post {
         body,
         reply_to,
-        files: files.unwrap_or_default(),
+        files: files
+            .iter()
+            .flat_map(|ids| ids.split(','))
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect(),
     };
     let receipt = services
         .rooms

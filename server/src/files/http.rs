@@ -173,15 +173,9 @@ async fn serve(state: &AppState, id: &str, headers: &HeaderMap, thumb: bool) -> 
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let size = if key == file.id {
-        u64::try_from(file.size).unwrap_or_default()
-    } else {
-        match state.files.blobs().get(&key, None).await {
-            Ok(blob) => blob.size,
-            Err(error) => return storage_failed(error),
-        }
-    };
-    // A range only for the file itself, and only if the reader's copy is this one.
+    // A thumbnail is served whole; the file itself by range when one is asked for
+    // (and the reader's partial copy, if it names one, is of this version).
+    let size = u64::try_from(file.size).unwrap_or_default();
     let range = if thumb || !if_range_matches(headers, &etag) {
         Ranged::Whole
     } else {

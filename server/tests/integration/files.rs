@@ -747,6 +747,22 @@ async fn the_plain_form_posts_a_file(url: String) {
         .text("body", "   ");
     let location = post_form(&server, &alice, form).await;
     assert!(location.starts_with("/r/general?post_error="), "{location}");
+
+    // Scripts attach through `post_message`, the ids comma-separated.
+    let one = id(&stored(&server, &alice, "general", "a.txt", b"a".to_vec()).await);
+    let two = id(&stored(&server, &alice, "general", "b.txt", b"b".to_vec()).await);
+    let files = format!("{one},{two}");
+    let _: Value = api(
+        &server,
+        &alice,
+        "post_message",
+        &[("room", "general"), ("client_id", "script-1"), ("body", ""), ("files", &files)],
+    )
+    .await;
+    let history: Value = api(&server, &alice, "history", &[("room", "general")]).await;
+    let last = history["messages"].as_array().unwrap().last().unwrap().clone();
+    let names: Vec<&str> = last["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.txt", "b.txt"], "{last}");
 }
 
 on_both_backends!(
