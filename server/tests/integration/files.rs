@@ -756,12 +756,27 @@ async fn the_plain_form_posts_a_file(url: String) {
         &server,
         &alice,
         "post_message",
-        &[("room", "general"), ("client_id", "script-1"), ("body", ""), ("files", &files)],
+        &[
+            ("room", "general"),
+            ("client_id", "script-1"),
+            ("body", ""),
+            ("files", &files),
+        ],
     )
     .await;
     let history: Value = api(&server, &alice, "history", &[("room", "general")]).await;
-    let last = history["messages"].as_array().unwrap().last().unwrap().clone();
-    let names: Vec<&str> = last["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let last = history["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let names: Vec<&str> = last["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["a.txt", "b.txt"], "{last}");
 }
 
