@@ -140,8 +140,16 @@ pub fn App() -> impl IntoView {
 /// their data, so a browser without JavaScript gets complete pages.
 #[component]
 fn Layout() -> impl IntoView {
-    session::Session::provide();
+    let session = session::Session::provide();
     let live = chat::live::Live::provide();
+    // Logging out leaves nothing of the person's unsent messages or drafts behind.
+    Effect::new(move |before: Option<usize>| {
+        let now = session.logout.version().get();
+        if before.is_some_and(|before| before != now) {
+            live.forget_kept();
+        }
+        now
+    });
     view! {
         // What waits for the person shows in the tab's title: "(3) #general · Banter".
         // In the browser only: the server formats the title while streaming the page,

@@ -130,6 +130,22 @@ pub fn Composer() -> impl IntoView {
     let state = ctx.state;
     let room = ctx.name();
     let text = RwSignal::new(String::new());
+    // The draft kept in this browser comes back once the page runs (and the person is
+    // known); every keystroke keeps it.
+    Effect::new(move |restored: Option<bool>| {
+        let Some(me) = ctx.me.get() else {
+            return false;
+        };
+        if restored == Some(true) {
+            return true;
+        }
+        if let Some(draft) = ctx.live.draft(&me, &ctx.name()) {
+            if text.get_untracked().is_empty() {
+                text.set(draft);
+            }
+        }
+        true
+    });
     // @-completion: the mention being typed, the names offered, the one chosen.
     let typing_mention = RwSignal::new(None::<(usize, String)>);
     let options = RwSignal::new(Vec::<String>::new());
@@ -211,6 +227,7 @@ pub fn Composer() -> impl IntoView {
             ctx.live.post(&ctx.name(), body, reply_to, files);
             ctx.view.replying.set(None);
             text.set(String::new());
+            ctx.live.keep_draft(&ctx.name(), "");
             // Failed files stay, to retry or remove.
             uploads.update(|l| {
                 #[cfg(feature = "hydrate")]
@@ -370,6 +387,7 @@ pub fn Composer() -> impl IntoView {
                 }
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
+                    ctx.live.keep_draft(&ctx.name(), &text.get_untracked());
                     ctx.live.typing(&ctx.name());
                     look_up();
                 }

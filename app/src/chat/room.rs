@@ -36,6 +36,12 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
         .and_then(|seq| seq.parse::<i64>().ok());
     {
         let name = name.clone();
+        // What this browser kept unsent (a reload, a closed tab) goes out again.
+        Effect::new(move |_| {
+            if let Some(me) = me.get() {
+                live.restore(&me);
+            }
+        });
         Effect::new(move |_| {
             hydrated.set(true);
             #[cfg(feature = "hydrate")]

@@ -9,7 +9,7 @@ use super::{browser_ms, Live, RoomState, SendState, Status};
 use crate::{
     chat::notify,
     model::ReadState,
-    protocol::{MemberChange, ServerFrame},
+    protocol::{ErrorCode, MemberChange, ServerFrame},
     timeline::Applied,
 };
 
@@ -70,6 +70,13 @@ impl Live {
                     }
                 });
                 state.settle_ops();
+                // Stored: nothing to send again after a reload, even before its echo.
+                if state
+                    .pending
+                    .with_untracked(|pending| pending.iter().any(|p| p.client_id == client_id))
+                {
+                    self.unkeep(&client_id);
+                }
             }
             ServerFrame::Presence { room, user, online } => {
                 self.room(&room).online.update(|set| {
@@ -87,10 +94,10 @@ impl Live {
                 });
             }
             ServerFrame::Error {
+                code,
                 message,
                 client_id: Some(client_id),
                 room: Some(room),
-                ..
             } => {
                 let state = self.room(&room);
                 let mut was_send = false;
@@ -100,6 +107,11 @@ impl Live {
                         was_send = true;
                     }
                 });
+                // Refused for good: a reload must not send it again. A busy or failing
+                // server's refusal is worth another try, so that one is kept.
+                if was_send && !matches!(code, ErrorCode::Internal | ErrorCode::RateLimited) {
+                    self.unkeep(&client_id);
+                }
                 if !was_send {
                     // A refused edit, deletion or reaction: nothing changed; say why.
                     state
@@ -126,9 +138,15 @@ impl Live {
             }
         }
         if let ServerFrame::Message(message) = &frame {
-            state
+            let mine = state
                 .pending
-                .update(|pending| pending.retain(|p| p.client_id != message.client_id));
+                .with_untracked(|pending| pending.iter().any(|p| p.client_id == message.client_id));
+            if mine {
+                state
+                    .pending
+                    .update(|pending| pending.retain(|p| p.client_id != message.client_id));
+                self.unkeep(&message.client_id);
+            }
             state.typing.update(|typing| {
                 typing.remove(&message.author);
             });

@@ -78,7 +78,12 @@ impl Live {
         let mut followed = 0;
         for (name, state) in self.states() {
             let is_active = active.as_deref() == Some(name.as_str());
-            let wanted = state.joined.get_untracked() || state.member.get_untracked() || is_active;
+            // A room with messages to send is joined for their echo (one restored after
+            // a reload may not be on screen).
+            let wanted = state.joined.get_untracked()
+                || state.member.get_untracked()
+                || is_active
+                || state.pending.with_untracked(|pending| !pending.is_empty());
             if !wanted || (followed >= MAX_FOLLOWED && !is_active) {
                 continue;
             }

@@ -33,6 +33,8 @@ mod state;
 /// What the tests here share.
 #[cfg(test)]
 mod testing;
+/// Unsent messages and drafts kept in the browser across reloads.
+pub mod unsent;
 
 use self::outbox::Outbox;
 pub use self::{
@@ -85,6 +87,8 @@ pub struct Live {
     pub list_wanted: RwSignal<u64>,
     /// Whether a room list was taken in yet: what was there at first does not notify.
     listed_once: StoredValue<bool>,
+    /// Whose unsent messages this tab keeps in the browser (`unsent`), once known.
+    keeper: StoredValue<Option<String>>,
 }
 
 impl Live {
@@ -101,6 +105,7 @@ impl Live {
             active: RwSignal::new(None),
             list_wanted: RwSignal::new(0),
             listed_once: StoredValue::new(false),
+            keeper: StoredValue::new(None),
         };
         provide_context(live);
         live

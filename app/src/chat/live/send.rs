@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::{
     browser_ms,
     outbox::{new_client_id, typing_due, PendingMessage, PendingOp, SendState},
-    Live,
+    unsent, Live,
 };
 use crate::protocol::{Attachment, ClientFrame};
 
@@ -24,8 +24,105 @@ impl Live {
             state: SendState::Sending,
         };
         let frame = pending.frame(room);
+        // Kept before it goes: a tab closed in between still has it.
+        self.keep(room, &pending);
         self.room(room).pending.update(|list| list.push(pending));
         self.outbox.send(&frame);
+    }
+
+    /// Adds a message to what this browser keeps unsent for the logged-in user.
+    fn keep(&self, room: &str, message: &PendingMessage) {
+        self.edit_kept(|kept| kept.push(unsent::Kept::of(room, message)));
+    }
+
+    /// Forgets a kept message: stored, or refused for good.
+    pub(super) fn unkeep(&self, client_id: &str) {
+        self.edit_kept(|kept| kept.retain(|k| k.client_id != client_id));
+    }
+
+    /// Reads, changes and writes back the kept list (nothing on the server).
+    fn edit_kept(&self, change: impl FnOnce(&mut Vec<unsent::Kept>)) {
+        #[cfg(feature = "hydrate")]
+        if let Some(user) = self.keeper.get_value() {
+            let key = unsent::outbox_key(&user);
+            let mut kept = unsent::parse(&unsent::storage::get(&key).unwrap_or_default());
+            change(&mut kept);
+            if kept.is_empty() {
+                unsent::storage::remove(&key);
+            } else {
+                unsent::storage::set(&key, &unsent::serialise(&kept));
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = change;
+    }
+
+    /// Takes back what this browser kept unsent for `user` (once per tab and user):
+    /// each shows as sending in its room, and goes out with the next connection (the
+    /// room is joined for it), in order, under its original `client_id`.
+    pub fn restore(&self, user: &str) {
+        if self.keeper.get_value().as_deref() == Some(user) {
+            return;
+        }
+        self.keeper.set_value(Some(user.to_string()));
+        #[cfg(feature = "hydrate")]
+        {
+            let stored = unsent::storage::get(&unsent::outbox_key(user)).unwrap_or_default();
+            for (room, message) in unsent::parse(&stored)
+                .into_iter()
+                .map(unsent::Kept::pending)
+            {
+                let state = self.room(&room);
+                let known = state
+                    .pending
+                    .with_untracked(|p| p.iter().any(|m| m.client_id == message.client_id));
+                if !known {
+                    let frame = message.frame(&room);
+                    state.pending.update(|p| p.push(message));
+                    self.outbox.send(&frame);
+                }
+            }
+        }
+    }
+
+    /// Logging out: this tab forgets what it was sending, and nothing of the user's
+    /// stays in the browser for whoever logs in next.
+    pub fn forget_kept(&self) {
+        for (_, state) in self.states() {
+            state.pending.set(Vec::new());
+        }
+        #[cfg(feature = "hydrate")]
+        if let Some(user) = self.keeper.get_value() {
+            unsent::storage::remove(&unsent::outbox_key(&user));
+            unsent::storage::remove_prefixed(&unsent::draft_key(&user, ""));
+        }
+        self.keeper.set_value(None);
+    }
+
+    /// The draft of `user`'s composer in `room` kept in this browser.
+    pub fn draft(&self, user: &str, room: &str) -> Option<String> {
+        #[cfg(feature = "hydrate")]
+        return unsent::storage::get(&unsent::draft_key(user, room));
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = (user, room);
+            None
+        }
+    }
+
+    /// Keeps (or, empty, forgets) the draft of `room`'s composer.
+    pub fn keep_draft(&self, room: &str, text: &str) {
+        #[cfg(feature = "hydrate")]
+        if let Some(user) = self.keeper.get_value() {
+            let key = unsent::draft_key(&user, room);
+            if text.trim().is_empty() {
+                unsent::storage::remove(&key);
+            } else {
+                unsent::storage::set(&key, text);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (room, text);
     }
 
     /// Sends a failed message again under its original `client_id`.
