@@ -96,9 +96,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                // `resizes-content`: the on-screen keyboard shrinks the page, so the
+                // composer stays above it (browsers without it: `visualViewport`).
+                <meta
+                    name="viewport"
+                    content="width=device-width, initial-scale=1, interactive-widget=resizes-content"
+                />
                 <meta name="color-scheme" content="light dark" />
+                <meta name="theme-color" media="(prefers-color-scheme: light)" content="#ffffff" />
+                <meta name="theme-color" media="(prefers-color-scheme: dark)" content="#17171c" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="apple-touch-icon" href="/icon-192.png" />
                 <link rel="stylesheet" href=assets.css.clone() />
                 <link rel="modulepreload" href=assets.js.clone() />
                 <link
@@ -119,6 +128,32 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Keeps `--viewport-height` at the visible part of the page, so that the chat ends
+/// above an on-screen keyboard on browsers that overlay it instead of resizing.
+#[cfg(feature = "hydrate")]
+fn follow_visual_viewport() {
+    use wasm_bindgen::{closure::Closure, JsCast};
+    let Some(viewport) = window().visual_viewport() else {
+        return;
+    };
+    let update = || {
+        let (Some(viewport), Some(root)) =
+            (window().visual_viewport(), document().document_element())
+        else {
+            return;
+        };
+        if let Some(root) = root.dyn_ref::<web_sys::HtmlElement>() {
+            let height = format!("{}px", viewport.height());
+            let _ = root.style().set_property("--viewport-height", &height);
+        }
+    };
+    update();
+    // One listener for the tab's life.
+    let on_resize = Closure::<dyn FnMut()>::new(update);
+    viewport.set_onresize(Some(on_resize.as_ref().unchecked_ref()));
+    on_resize.forget();
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -127,6 +162,8 @@ pub fn App() -> impl IntoView {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
+        #[cfg(feature = "hydrate")]
+        follow_visual_viewport();
     });
 
     view! {

@@ -30,6 +30,20 @@ pub struct Row {
     pub first_new: bool,
 }
 
+/// Whether the main pointer is a finger (a long press, not a right click).
+fn coarse_pointer() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        window()
+            .match_media("(pointer: coarse)")
+            .ok()
+            .flatten()
+            .is_some_and(|query| query.matches())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
+}
+
 /// "alice", "alice and bob", "alice, bob and carol".
 fn people(users: &[String]) -> String {
     match users {
@@ -166,6 +180,15 @@ pub fn MessageItem(row: Row) -> impl IntoView {
             class:deleted=deleted
             class:deleting=move || deleting.get()
             class:flash=move || ctx.view.flash.get() == Some(seq)
+            class:menu-open=move || ctx.view.menu.get() == Some(seq)
+            // A long press on a touch screen opens the message's menu (its context menu
+            // event); a mouse's right click keeps the browser's own.
+            on:contextmenu=move |ev| {
+                if coarse_pointer() && !deleted {
+                    ev.prevent_default();
+                    ctx.view.menu.update(|menu| *menu = (*menu != Some(seq)).then_some(seq));
+                }
+            }
             id=format!("m-{seq}")
             data-seq=seq
             tabindex="-1"

@@ -2,6 +2,8 @@
 pub mod composer;
 /// What the parts of a room view share.
 pub mod context;
+/// The room list and people as drawers on a narrow screen.
+pub mod drawers;
 /// A message's files on screen, and the image viewer.
 pub mod files;
 /// The socket client and per-room state.

@@ -2,7 +2,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{live::Live, room::RoomView, sidebar::Sidebar};
+use super::{
+    drawers::{Drawer, Drawers},
+    live::Live,
+    room::RoomView,
+    sidebar::Sidebar,
+};
 use crate::{
     rooms::{history, list_rooms, rules::DEFAULT_ROOM, CreateRoom},
     session::use_session,
@@ -23,6 +28,12 @@ pub fn ChatPage() -> impl IntoView {
     let session = use_session();
     let live = expect_context::<Live>();
     let create = ServerAction::<CreateRoom>::new();
+    let drawers = Drawers::provide();
+    // Opening a room closes the drawer it was chosen in.
+    Effect::new(move |_| {
+        room.track();
+        drawers.close();
+    });
     // Read again after creating a room, and whenever the server says the list changed.
     let rooms = Resource::new(
         move || (create.version().get(), live.list_wanted.get()),
@@ -49,7 +60,16 @@ pub fn ChatPage() -> impl IntoView {
                     .map(|user| match user {
                         Ok(Some(_)) => {
                             view! {
-                                <div class="chat">
+                                <div
+                                    class="chat"
+                                    class:rooms-open=move || drawers.is_open(Drawer::Rooms)
+                                    class:people-open=move || drawers.is_open(Drawer::People)
+                                >
+                                    <div
+                                        class="drawer-backdrop"
+                                        aria-hidden="true"
+                                        on:click=move |_| drawers.close()
+                                    ></div>
                                     <Sidebar rooms create current=room />
                                     {move || Suspend::new(async move {
                                         let (name, page) = recent.await;

@@ -6,6 +6,7 @@ use leptos::{html, prelude::*};
 use super::{
     composer::Composer,
     context::RoomContext,
+    drawers::{badge, Drawer, DrawerToggle},
     files::Viewer,
     live::{browser_ms, typing_sentence, Live, Status},
     message::{MessageItem, PendingItem, Row},
@@ -208,8 +209,27 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             }
         >
             <header class="room-header">
+                <DrawerToggle
+                    drawer=Drawer::Rooms
+                    label="Rooms"
+                    badge=Signal::derive({
+                        let name = name.clone();
+                        move || {
+                            let (unread, mentions) = live.waiting_elsewhere(&name);
+                            badge(unread, mentions)
+                        }
+                    })
+                />
                 <h1 id="room-title">{title}</h1>
                 <p class="topic">{shown_topic}</p>
+                <DrawerToggle
+                    drawer=Drawer::People
+                    label="People"
+                    badge=Signal::derive(move || {
+                        let online = state.online.with(|online| online.len());
+                        (online > 0).then(|| online.to_string())
+                    })
+                />
                 <MuteSwitch />
                 <a class="link-button" href=files_href>"Files"</a>
                 {move || {
@@ -325,7 +345,8 @@ pub fn RoomView(name: String, page: HistoryPage, topic: Signal<String>) -> impl 
             }}
             <Viewer />
         </section>
-        <aside class="members" aria-labelledby="members-title">
+        <aside class="members" id="people" aria-labelledby="members-title">
+            <a class="drawer-close" href="#">"Close"</a>
             <h2 id="members-title">"Online"</h2>
             <ul>
                 {move || {

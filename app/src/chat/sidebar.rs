@@ -21,7 +21,8 @@ pub fn Sidebar(
     let live = expect_context::<Live>();
     let error = form_error(create);
     view! {
-        <nav class="sidebar" aria-label="Rooms">
+        <nav class="sidebar" id="rooms" aria-label="Rooms">
+            <a class="drawer-close" href="#">"Close"</a>
             <form class="search-box" method="get" action="/search" role="search">
                 <label for="search-q" class="visually-hidden">
                     "Search messages"

@@ -157,6 +157,24 @@ impl Live {
             .unwrap_or((0, 0))
     }
 
+    /// Unread messages and mentions in the rooms the person is in, but `here`, outside
+    /// muted rooms: what the room list's button on a phone shows.
+    pub fn waiting_elsewhere(&self, here: &str) -> (i64, i64) {
+        self.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .filter(|(name, room)| {
+                    name.as_str() != here && room.state.member.get() && !room.state.muted.get()
+                })
+                .fold((0, 0), |(unread, mentions), (_, room)| {
+                    (
+                        unread + room.state.unread.get(),
+                        mentions + room.state.mentions.get(),
+                    )
+                })
+        })
+    }
+
     /// What waits for the person, for the title: mentions, and every message of
     /// conversations, outside muted rooms.
     pub fn attention(&self) -> i64 {

@@ -263,6 +263,8 @@ pub struct ViewState {
     pub uploads: RwSignal<Vec<crate::chat::uploads::Upload>>,
     /// The image open in the viewer (its file id).
     pub viewing: RwSignal<Option<String>>,
+    /// The message whose menu a long press opened (touch screens).
+    pub menu: RwSignal<Option<i64>>,
 }
 
 impl ViewState {
@@ -277,6 +279,7 @@ impl ViewState {
             divider: RwSignal::new(None),
             uploads: RwSignal::new(Vec::new()),
             viewing: RwSignal::new(None),
+            menu: RwSignal::new(None),
         }
     }
 }
