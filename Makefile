@@ -16,6 +16,7 @@ build: bootstrap
 release:
 	scripts/bootstrap.sh --release
 	. scripts/env.sh && cargo leptos build --release $$BANTER_LEPTOS_ARGS
+	scripts/wasm-size.sh
 
 watch: bootstrap
 	. scripts/env.sh && cargo leptos watch $$BANTER_LEPTOS_ARGS
