@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import { deflateSync } from 'node:zlib';
-import { PASSWORD, api, composer, hydrated, log, personIn, register, uniqueName, watchForErrors } from './support/helpers';
+import { PASSWORD, api, composer, freshRoom, hydrated, log, personIn, register, uniqueName, watchForErrors } from './support/helpers';
 
 function crc32(bytes: Buffer): number {
   let crc = 0xffffffff;
@@ -68,9 +68,7 @@ async function holdUploads(page: Page) {
 
 test('an image dropped and one pasted reach the other person live, open in the viewer, and download', async ({ browser, request, baseURL }) => {
   const base = baseURL!;
-  const room = uniqueName('f').replace(/_/g, '-').slice(0, 32);
-  const owner = await register(request, base, uniqueName('owner'));
-  await api(request, base, owner, 'create_room', { name: room, topic: 'files' });
+  const { room } = await freshRoom(request, base, 'f', 'files');
   const alice = await personIn(browser, base, 'alice', room);
   const errors = watchForErrors(alice.page);
   const bob = await personIn(browser, base, 'bob', room);

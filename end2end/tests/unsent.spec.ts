@@ -1,5 +1,5 @@
 import { test, expect, type Page, type BrowserContext } from '@playwright/test';
-import { PASSWORD, api, composer, hydrated, log, personIn, register, uniqueName } from './support/helpers';
+import { PASSWORD, api, composer, freshRoom, hydrated, log, personIn, register, uniqueName } from './support/helpers';
 import { OwnServer } from './support/server';
 
 /** Keeps the page's WebSocket from reaching the server while `cut.on` holds: the page
@@ -20,9 +20,7 @@ async function bodies(request: import('@playwright/test').APIRequestContext, bas
 
 test('messages typed offline survive a reload and arrive once each, in order', async ({ browser, request, baseURL }) => {
   const base = baseURL!;
-  const room = uniqueName('u').replace(/_/g, '-').slice(0, 32);
-  const owner = await register(request, base, uniqueName('owner'));
-  await api(request, base, owner, 'create_room', { name: room, topic: 'unsent' });
+  const { room, owner } = await freshRoom(request, base, 'u', 'unsent');
   const alice = await personIn(browser, base, 'offline', room);
   const cut = await cutSocket(alice.context);
   await alice.page.reload();
@@ -83,9 +81,7 @@ test('a message from a tab closed while the server was down arrives once the tab
 
 test('two tabs of one person send a kept message once', async ({ browser, request, baseURL }) => {
   const base = baseURL!;
-  const room = uniqueName('t').replace(/_/g, '-').slice(0, 32);
-  const owner = await register(request, base, uniqueName('owner'));
-  await api(request, base, owner, 'create_room', { name: room, topic: 'two tabs' });
+  const { room, owner } = await freshRoom(request, base, 't', 'two tabs');
   const alice = await personIn(browser, base, 'twotabs', room);
   const cut = await cutSocket(alice.page);
   await alice.page.reload();
@@ -110,9 +106,7 @@ test('two tabs of one person send a kept message once', async ({ browser, reques
 
 test('logging out empties what was kept; the next person sees none of it', async ({ browser, request, baseURL }) => {
   const base = baseURL!;
-  const room = uniqueName('l').replace(/_/g, '-').slice(0, 32);
-  const owner = await register(request, base, uniqueName('owner'));
-  await api(request, base, owner, 'create_room', { name: room, topic: 'log out' });
+  const { room, owner } = await freshRoom(request, base, 'l', 'log out');
   const alice = await personIn(browser, base, 'leaver', room);
   const cut = await cutSocket(alice.context);
   await alice.page.reload();

@@ -36,6 +36,14 @@ export async function api(request: APIRequestContext, base: string, token: strin
   return response.json();
 }
 
+/** A public room of its own, made by a fresh account: its name and the owner's token. */
+export async function freshRoom(request: APIRequestContext, base: string, prefix: string, topic: string) {
+  const room = uniqueName(prefix).replace(/_/g, '-').slice(0, 32);
+  const owner = await register(request, base, uniqueName('owner'));
+  await api(request, base, owner, 'create_room', { name: room, topic });
+  return { room, owner };
+}
+
 /** A browser context of its own, registered as a fresh user through the form, on `room`. */
 export async function personIn(
   browser: Browser,

@@ -182,24 +182,10 @@ async fn files_live_and_die(server: &TestServer, store: Store<'_>) {
 
     let mut author = Client::connect(server, &alice).await;
     let files = [id(&report_file), id(&photo_file)];
-    let ack = author
-        .change(send_with_files(
-            "general",
-            "the numbers",
-            &files,
-            "with-files",
-        ))
-        .await;
-    let seq = ack["seq"].as_i64().unwrap();
+    let post = send_with_files("general", "the numbers", &files, "with-files");
+    let seq = author.change(post.clone()).await["seq"].as_i64().unwrap();
     // Retried, as after a dropped connection: the same event, attached once.
-    let again = author
-        .change(send_with_files(
-            "general",
-            "the numbers",
-            &files,
-            "with-files",
-        ))
-        .await;
+    let again = author.change(post).await;
     assert_eq!(again["seq"].as_i64(), Some(seq));
     // The same uploads under a new id are someone's mistake, refused.
     author
