@@ -15,7 +15,7 @@ build: bootstrap
 
 release:
 	scripts/bootstrap.sh --release
-	. scripts/env.sh && cargo leptos build --release $$BANTER_LEPTOS_ARGS
+	. scripts/env.sh && RUSTFLAGS="$${RUSTFLAGS:-} $$BANTER_RELEASE_RUSTFLAGS" cargo leptos build --release $$BANTER_LEPTOS_ARGS
 	scripts/wasm-size.sh
 
 watch: bootstrap

@@ -62,9 +62,9 @@ cores=$(nproc)
 # commit, for a before-and-after comparison with the same load generator).
 server_bin=${BENCH_SERVER:-$target/release/server}
 if [[ -z ${BENCH_SERVER:-} ]]; then
-  cargo build --release --quiet -p server
+  RUSTFLAGS="${RUSTFLAGS:-} $BANTER_RELEASE_RUSTFLAGS" cargo build --release --quiet -p server
 fi
-cargo build --release --quiet -p loadtest
+RUSTFLAGS="${RUSTFLAGS:-} $BANTER_RELEASE_RUSTFLAGS" cargo build --release --quiet -p loadtest
 
 work=$(mktemp -d)
 mysql_url=${BENCH_MYSQL:-mysql://root@127.0.0.1:3306}

@@ -8,5 +8,10 @@ if [[ -f "$BANTER_TOOLS_DIR/rust-web.env" ]]; then
   # shellcheck source=/dev/null
   source "$BANTER_TOOLS_DIR/rust-web.env"
 fi
+# Release builds erase the views' types (Leptos's `erase_components`): a fifth less wasm
+# (docs/benchmarks.md, "The first load"). Server and wasm must be built alike, or pages
+# do not hydrate, so every release build (make release, scripts/bench.sh) takes these.
+BANTER_RELEASE_RUSTFLAGS="--cfg erase_components"
+export BANTER_RELEASE_RUSTFLAGS
 # Extra cargo-leptos flags for that route (e.g. --lib-cargo-args=-Zbuild-std=std,panic_abort).
 BANTER_LEPTOS_ARGS=${BANTER_LEPTOS_ARGS:-}
