@@ -98,10 +98,8 @@ pub async fn receive<'a>(
             let raw = buffer.freeze();
             match picture(decoding, raw.clone(), kind, budget.max_pixels).await {
                 Ok(picture) => return store_picture(blobs, id, content_type, picture).await,
-                Err(PictureError::TooManyPixels { width, height, max }) => {
-                    return Err(ApiError::TooLarge(
-                        PictureError::TooManyPixels { width, height, max }.to_string(),
-                    ))
+                Err(bomb @ PictureError::TooManyPixels { .. }) => {
+                    return Err(ApiError::TooLarge(bomb.to_string()))
                 }
                 // Kept, but as a file to download: nothing vouches for its bytes.
                 Err(PictureError::Unreadable(why)) => {
