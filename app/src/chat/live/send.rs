@@ -45,8 +45,13 @@ impl Live {
         #[cfg(feature = "hydrate")]
         if let Some(user) = self.keeper.get_value() {
             let key = unsent::outbox_key(&user);
-            let mut kept = unsent::parse(&unsent::storage::get(&key).unwrap_or_default());
+            let before = unsent::parse(&unsent::storage::get(&key).unwrap_or_default());
+            let mut kept = before.clone();
             change(&mut kept);
+            // The ack and then the echo of a message both forget it: write once.
+            if kept == before {
+                return;
+            }
             if kept.is_empty() {
                 unsent::storage::remove(&key);
             } else {

@@ -9,15 +9,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use app::protocol::{Attachment, Change};
+use app::protocol::Change;
 use sqlx::QueryBuilder;
 
 use super::plan::{plan, Account, Decision, LockedRoom, Snapshot, Submission, Target, Upload};
-use crate::chat::{rules::access, wire::EventKind};
+use crate::chat::{
+    rules::access,
+    wire::{EventKind, FileColumns},
+};
 use crate::{
     db::{Db, Dialect},
     with_pool,
 };
+
+/// An upload a post names, as the batch reads it.
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    #[sqlx(flatten)]
+    file: FileColumns,
+    uploader_id: i64,
+    room_id: i64,
+    message_seq: Option<i64>,
+}
 
 /// Stores `batch` at time `now` and says what became of each change, in input order.
 pub async fn store_batch(
@@ -182,11 +195,14 @@ pub async fn store_batch(
                 list.push_bind(*id);
             }
             query.push(")");
-            type FileRow = (String, i64, i64, Option<i64>, String, i64, String, Option<i64>, Option<i64>);
-            let rows: Vec<FileRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-            for (id, uploader_id, room_id, message_seq, name, size, content_type, width, height) in rows {
-                let file = Attachment::stored(&id, &name, size, &content_type, width, height);
-                snapshot.uploads.insert(id, Upload { uploader_id, room_id, claimed: message_seq.is_some(), file });
+            let rows: Vec<UploadRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            for row in rows {
+                snapshot.uploads.insert(row.file.id.clone(), Upload {
+                    uploader_id: row.uploader_id,
+                    room_id: row.room_id,
+                    claimed: row.message_seq.is_some(),
+                    file: row.file.attachment(),
+                });
             }
         }
 
